@@ -1,0 +1,3 @@
+from feedd.cli import main
+
+main()

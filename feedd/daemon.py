@@ -1,0 +1,126 @@
+"""``feedd run``: wire the stages together, start them, and stop them in order."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import sqlalchemy as sa
+
+from feedd import __version__, logs, pipeline, store
+from feedd.errors import ConfigError
+from feedd.ingest import inbox
+from feedd.ingest.watcher import InboxWatcher
+from feedd.logs import fields
+from feedd.settings import InboxSettings, Settings
+
+log = logging.getLogger("feedd")
+
+STOP_TIMEOUT_SECONDS = 20.0
+
+
+class DumpHandler:
+    """What the watcher does with a settled file: ingest it, then archive or reject it."""
+
+    def __init__(self, engine: sa.Engine, folders: InboxSettings) -> None:
+        self._engine = engine
+        self._folders = folders
+
+    def __call__(self, path: Path) -> None:
+        log.info("Ingesting dump", extra=fields(name=path.name))
+        try:
+            outcome = pipeline.ingest_file(self._engine, path)
+        except FileNotFoundError:
+            log.info("A file left the inbox before it was read", extra=fields(path=path))
+            return
+        if outcome.status == "rejected":
+            moved = inbox.reject(path, self._folders.rejected, outcome.error or "unknown reason")
+            log.warning(
+                "Dump rejected", extra=fields(name=path.name, moved_to=moved, reason=outcome.error)
+            )
+            return
+        moved = inbox.archive(path, self._folders.archive)
+        log.info(
+            "Dump ingested" if outcome.status == "ingested" else "Dump was a duplicate",
+            extra=fields(
+                name=path.name,
+                status=outcome.status,
+                papers=outcome.papers_total,
+                new=outcome.papers_new,
+                updated=outcome.papers_updated,
+                warnings=len(outcome.warnings),
+                moved_to=moved,
+            ),
+        )
+
+
+def prepare_folders(folders: InboxSettings) -> None:
+    for key, folder in (
+        ("path", folders.path),
+        ("archive_path", folders.archive),
+        ("rejected_path", folders.rejected),
+    ):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"settings: [inbox] {key} = {str(folder)!r}: cannot create the folder "
+                f"({exc.strerror}); create it or point the setting elsewhere"
+            ) from None
+
+
+def run(settings: Settings, config_file: Path | None) -> int:
+    logs.configure(settings.log.level)
+    log.info(
+        "feedd starting",
+        extra=fields(
+            version=__version__,
+            config=config_file or "built-in defaults",
+            database=sa.make_url(settings.storage.database_url).render_as_string(
+                hide_password=True
+            ),
+            inbox=settings.inbox.path,
+        ),
+    )
+    prepare_folders(settings.inbox)
+    engine = store.make_engine(settings.storage.database_url)
+    try:
+        store.upgrade(engine)
+        return _serve(engine, settings)
+    finally:
+        engine.dispose()
+
+
+def _serve(engine: sa.Engine, settings: Settings) -> int:
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("Stopping", extra=fields(signal=signal.Signals(signum).name))
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    watcher = InboxWatcher(
+        settings.inbox.path,
+        DumpHandler(engine, settings.inbox),
+        settle_seconds=settings.inbox.settle_seconds,
+        rescan_seconds=settings.inbox.rescan_seconds,
+        polling=settings.inbox.polling,
+        poll_interval_seconds=settings.inbox.poll_interval_seconds,
+    )
+    watcher.start()
+    log.info("feedd is running", extra=fields(watching=settings.inbox.path))
+    # A timed wait keeps the main thread responsive to signals on every platform.
+    while not stop.wait(0.5):
+        pass
+    if not watcher.stop(timeout=STOP_TIMEOUT_SECONDS):
+        log.warning(
+            "The file in hand did not finish in time; its transaction is abandoned and the "
+            "file stays in the inbox for the next start",
+            extra=fields(path=watcher.busy_with),
+        )
+    log.info("feedd stopped")
+    return 0

@@ -1,0 +1,321 @@
+"""Settings: the only reader of the settings file, the environment and credential files.
+
+Sources, strongest first:
+
+1. environment variables ``FEEDD_<SECTION>__<KEY>`` (``FEEDD_INBOX__SETTLE_SECONDS=2``);
+2. credential files: ``$CREDENTIALS_DIRECTORY/<section>.<key>`` (systemd ``LoadCredential=``),
+   and ``<key>_file = "/path"`` next to any secret key in the settings file;
+3. the TOML settings file (``--config``, else ``$FEEDD_CONFIG``, else ``/etc/feedd/settings.toml``
+   when it exists), whose relative paths resolve against the file's own folder;
+4. built-in defaults that work in the current folder.
+
+Everything is validated here, at start-up; a problem becomes one ``ConfigError`` line naming the
+key, the value (masked when secret) and what is allowed.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from feedd.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/feedd/settings.toml")
+SECRET_KEYS: frozenset[tuple[str, str]] = frozenset({("storage", "database_url")})
+
+# The file source's data for the load in progress; pydantic-settings builds sources from the
+# class, so the per-call data travels in a context variable rather than a global.
+_file_data: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("_file_data")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StorageSettings(Section):
+    database_url: str = Field(
+        default="sqlite:///feedd.db",
+        description=(
+            "SQLAlchemy URL of the database: sqlite:///path/to/feedd.db (WAL mode) or "
+            "postgresql+psycopg://user@host/dbname. Secret: may come from database_url_file "
+            "or the credential storage.database_url."
+        ),
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        try:
+            url = sa.make_url(value)
+        except sa.exc.ArgumentError:
+            raise ValueError(
+                "is not a database URL; use sqlite:///PATH or postgresql+psycopg://…"
+            ) from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(
+                "names an unsupported database; use sqlite:/// or postgresql+psycopg://"
+            )
+        if url.get_backend_name() == "postgresql":
+            if url.drivername == "postgresql":  # no driver named: use the one feedd ships with
+                return url.set(drivername="postgresql+psycopg").render_as_string(
+                    hide_password=False
+                )
+            if url.get_driver_name() != "psycopg":
+                raise ValueError("must use the psycopg driver: postgresql+psycopg://…")
+        return value
+
+
+class InboxSettings(Section):
+    path: Path = Field(default=Path("inbox"), description="Folder watched for new dump files.")
+    archive_path: Path | None = Field(
+        default=None,
+        description="Where ingested dumps are moved; default: the archive/ folder inside path.",
+    )
+    rejected_path: Path | None = Field(
+        default=None,
+        description=(
+            "Where unreadable files are moved, each beside <name>.error.txt saying why; "
+            "default: the rejected/ folder inside path."
+        ),
+    )
+    settle_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=3600,
+        description=(
+            "A file is taken once unchanged for this long (or at once when its writer closes it "
+            "or renames it into place)."
+        ),
+    )
+    rescan_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=86400,
+        description="Interval of the full rescan that catches files whose events were missed.",
+    )
+    polling: bool = Field(
+        default=False,
+        description="Poll the folder instead of using inotify; needed on NFS, SMB and FUSE mounts.",
+    )
+    poll_interval_seconds: float = Field(
+        default=1.0, gt=0, le=600, description="How often the folder is polled when polling = true."
+    )
+
+    @property
+    def archive(self) -> Path:
+        return self.archive_path or self.path / "archive"
+
+    @property
+    def rejected(self) -> Path:
+        return self.rejected_path or self.path / "rejected"
+
+    @model_validator(mode="after")
+    def _distinct_folders(self) -> InboxSettings:
+        folders = {"path": self.path, "archive_path": self.archive, "rejected_path": self.rejected}
+        seen: dict[Path, str] = {}
+        for key, folder in folders.items():
+            resolved = folder.resolve()
+            if resolved in seen:
+                raise ValueError(f"{key} and {seen[resolved]} must be different folders")
+            seen[resolved] = key
+        return self
+
+
+class LogSettings(Section):
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Least severe log level written to stdout."
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FEEDD_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    storage: StorageSettings = Field(
+        default_factory=StorageSettings, description="Where papers, dumps and matches are kept."
+    )
+    inbox: InboxSettings = Field(
+        default_factory=InboxSettings, description="The watched folder and where files go next."
+    )
+    log: LogSettings = Field(default_factory=LogSettings, description="Logging to stdout.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            _DictSource(settings_cls, _credentials()),
+            _DictSource(settings_cls, _file_data.get({})),
+        )
+
+
+class _DictSource(PydanticBaseSettingsSource):
+    """A source that hands pydantic-settings an already-read nested dict."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return self._data
+
+
+def _credentials() -> dict[str, Any]:
+    """Secrets that systemd handed over with LoadCredential=<section>.<key>:…"""
+    folder = os.environ.get("CREDENTIALS_DIRECTORY")
+    data: dict[str, Any] = {}
+    if not folder:
+        return data
+    for section, key in SECRET_KEYS:
+        path = Path(folder) / f"{section}.{key}"
+        if path.is_file():
+            data.setdefault(section, {})[key] = _read_secret(path, f"[{section}] {key}")
+    return data
+
+
+def _read_secret(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(
+            f"settings: {what}: cannot read secret file {path}: {exc.strerror}"
+        ) from None
+
+
+def config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
+    """The settings file to read: --config, else $FEEDD_CONFIG, else the system file if present."""
+    for candidate, origin in (
+        (explicit, "--config"),
+        (os.environ.get("FEEDD_CONFIG"), "FEEDD_CONFIG"),
+    ):
+        if candidate:
+            path = Path(candidate)
+            if not path.is_file():
+                raise ConfigError(
+                    f"settings: {origin} names {path}, which is not a readable file; "
+                    "check the path (settings.example.toml shows every key)"
+                )
+            return path
+    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
+
+
+def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
+    """Read, merge and validate every source; ConfigError (one line) when anything is wrong."""
+    path = config_path(explicit)
+    data = _read_file(path) if path else {}
+    token = _file_data.set(data)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+    finally:
+        _file_data.reset(token)
+    return _absolute(settings)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"settings: cannot read {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"settings: {path} is not valid TOML: {exc}") from None
+    _load_secret_files(data, path.parent)
+    _resolve_paths(data, path.parent)
+    return data
+
+
+def _load_secret_files(data: dict[str, Any], base: Path) -> None:
+    """Replace ``<key>_file = "path"`` by the secret that file holds."""
+    for section, key in SECRET_KEYS:
+        table = data.get(section)
+        if isinstance(table, dict) and isinstance(table.get(f"{key}_file"), str):
+            secret_path = base / table.pop(f"{key}_file")
+            table[key] = _read_secret(secret_path, f"[{section}] {key}_file")
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    """Relative paths in the file mean 'next to the settings file', not 'wherever feedd started'."""
+    inbox = data.get("inbox")
+    if isinstance(inbox, dict):
+        for key in ("path", "archive_path", "rejected_path"):
+            if isinstance(inbox.get(key), str):
+                inbox[key] = str(base / Path(inbox[key]).expanduser())
+    storage = data.get("storage")
+    if isinstance(storage, dict) and isinstance(storage.get("database_url"), str):
+        storage["database_url"] = _absolute_sqlite_url(storage["database_url"], base)
+
+
+def _absolute_sqlite_url(value: str, base: Path) -> str:
+    try:
+        url = sa.make_url(value)
+    except sa.exc.ArgumentError:
+        return value  # the validator reports it with the key's name
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return value
+    return url.set(database=str(base / Path(url.database).expanduser())).render_as_string(
+        hide_password=False
+    )
+
+
+def _absolute(settings: Settings) -> Settings:
+    """Pin relative defaults and environment values to the folder feedd was started in."""
+    cwd = Path.cwd()
+    inbox = settings.inbox
+    absolute_inbox = inbox.model_copy(
+        update={
+            "path": cwd / inbox.path,
+            "archive_path": cwd / inbox.archive,
+            "rejected_path": cwd / inbox.rejected,
+        }
+    )
+    storage = settings.storage.model_copy(
+        update={"database_url": _absolute_sqlite_url(settings.storage.database_url, cwd)}
+    )
+    return settings.model_copy(update={"inbox": absolute_inbox, "storage": storage})
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    """The first problem as one line: key, value (masked if secret), what is allowed."""
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    section, key = (loc[0], ".".join(loc[1:])) if loc else ("", "")
+    name = f"[{section}] {key}".strip() if section else "settings"
+    origin = f" in {path}" if path else ""
+    env = "FEEDD_" + "__".join(part.upper() for part in loc)
+    if error["type"] == "extra_forbidden":
+        return (
+            f"settings: unknown key {name}{origin} (or {env}); "
+            "settings.example.toml lists every key"
+        )
+    value = "****" if (section, key) in SECRET_KEYS else repr(error.get("input"))
+    message = error["msg"].removeprefix("Value error, ")
+    more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+    return f"settings: {name} = {value}{origin}: {message}{more}"
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective settings as plain data, with every secret replaced by ****."""
+    data = settings.model_dump(mode="json")
+    data["storage"]["database_url"] = sa.make_url(settings.storage.database_url).render_as_string(
+        hide_password=True
+    )
+    return data
