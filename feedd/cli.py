@@ -7,6 +7,7 @@ settings; 3 the database is unavailable; 130 interrupted.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -20,9 +21,14 @@ import tomli_w
 
 from feedd import __version__, pipeline, store
 from feedd.errors import FeeddError, UsageError
+from feedd.match import MatchResult, Percolator, Query, QueryError, analyze, compile_query
+from feedd.match.analysis import fold, words
+from feedd.publish import ALL_FEED, FeedInfo, export_feeds, render_opml
+from feedd.publish.database import DatabaseFeedSource, feed_settings_for
 from feedd.settings import Settings, config_path, load_settings, masked
 
 F = TypeVar("F", bound=Callable[..., Any])
+_WORD = re.compile(r"[^\W_]+")  # close enough to feedd.match.analysis for highlighting
 
 
 def config_option(command: F) -> F:
@@ -104,15 +110,18 @@ def run(ctx: click.Context) -> None:
 def ingest(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
     """Ingest dump files once, without moving them, and print what each one added."""
     settings = _settings(ctx)
-    outcomes: list[tuple[Path, store.StoreOutcome]] = []
-    with _engine(settings) as engine, _progress(files) as advance:
-        for path in files:
-            outcomes.append((path, pipeline.ingest_file(engine, path, progress=advance)))
+    outcomes: list[tuple[Path, pipeline.Ingested]] = []
+    with _engine(settings) as engine:
+        matcher = pipeline.prepare_subscriptions(engine, settings.subscriptions)
+        with _progress(files) as advance:
+            for path in files:
+                ingested = pipeline.ingest_file(engine, path, matcher=matcher, progress=advance)
+                outcomes.append((path, ingested))
     if as_json:
         _echo_json(_ingest_json(outcomes))
     else:
         _print_ingest(outcomes)
-    if any(outcome.status == "rejected" for _, outcome in outcomes):
+    if any(ingested.outcome.status == "rejected" for _, ingested in outcomes):
         ctx.exit(1)
 
 
@@ -127,7 +136,8 @@ def _progress(files: tuple[Path, ...]) -> Iterator[Callable[[int], None] | None]
         yield bar.update
 
 
-def _ingest_json(outcomes: list[tuple[Path, store.StoreOutcome]]) -> dict[str, Any]:
+def _ingest_json(results: list[tuple[Path, pipeline.Ingested]]) -> dict[str, Any]:
+    outcomes = [(path, ingested.outcome) for path, ingested in results]
     files = [
         {
             "path": str(path),
@@ -141,8 +151,9 @@ def _ingest_json(outcomes: list[tuple[Path, store.StoreOutcome]]) -> dict[str, A
             "papers_unchanged": o.papers_unchanged,
             "warnings": list(o.warnings),
             "error": o.error,
+            "matches": len(ingested.matches),
         }
-        for path, o in outcomes
+        for (path, o), (_, ingested) in zip(outcomes, results, strict=True)
     ]
     totals = {
         status: sum(1 for _, o in outcomes if o.status == status)
@@ -150,15 +161,18 @@ def _ingest_json(outcomes: list[tuple[Path, store.StoreOutcome]]) -> dict[str, A
     }
     totals["papers_new"] = sum(o.papers_new for _, o in outcomes)
     totals["papers_updated"] = sum(o.papers_updated for _, o in outcomes)
+    totals["matches"] = sum(len(ingested.matches) for _, ingested in results)
     return {"files": files, "totals": totals}
 
 
-def _print_ingest(outcomes: list[tuple[Path, store.StoreOutcome]]) -> None:
-    for path, o in outcomes:
+def _print_ingest(results: list[tuple[Path, pipeline.Ingested]]) -> None:
+    for path, ingested in results:
+        o = ingested.outcome
         if o.status == "ingested":
             click.echo(
                 f"{path.name}: ingested {o.papers_total} papers "
                 f"({o.papers_new} new, {o.papers_updated} updated, {o.papers_unchanged} unchanged)"
+                + (f", {len(ingested.matches)} new matches" if ingested.matches else "")
                 + (f", {len(o.warnings)} warnings" if o.warnings else "")
             )
             for warning in o.warnings:
@@ -167,11 +181,11 @@ def _print_ingest(outcomes: list[tuple[Path, store.StoreOutcome]]) -> None:
             click.echo(f"{path.name}: duplicate of a dump already ingested; nothing changed")
         else:
             click.echo(f"{path.name}: rejected: {o.error}")
-    totals = _ingest_json(outcomes)["totals"]
+    totals = _ingest_json(results)["totals"]
     click.echo(
-        f"{len(outcomes)} files: {totals['ingested']} ingested, {totals['duplicate']} duplicates, "
+        f"{len(results)} files: {totals['ingested']} ingested, {totals['duplicate']} duplicates, "
         f"{totals['rejected']} rejected; {totals['papers_new']} new papers, "
-        f"{totals['papers_updated']} updated"
+        f"{totals['papers_updated']} updated, {totals['matches']} new matches"
     )
 
 
@@ -226,6 +240,152 @@ def papers_show(ctx: click.Context, ref: str, as_json: bool) -> None:
         click.echo(f"  {key + ':':<15}{'' if shown is None else shown}")
     click.echo()
     click.echo(paper.abstract)
+
+
+@cli.group()
+def subs() -> None:
+    """Subscriptions: list them, and try queries against the stored papers."""
+
+
+@subs.command("list")
+@config_option
+@click.option("--all", "include_removed", is_flag=True, help="Include removed subscriptions.")
+@click.option("--json", "as_json", is_flag=True, help="Print the subscriptions as JSON.")
+@click.pass_context
+def subs_list(ctx: click.Context, include_removed: bool, as_json: bool) -> None:
+    """List the subscriptions with their query, schedule and matches so far."""
+    settings = _settings(ctx)
+    with _engine(settings) as engine:
+        pipeline.prepare_subscriptions(engine, settings.subscriptions)
+        rows = store.list_subscriptions(engine, include_removed=include_removed)
+    if as_json:
+        _echo_json([_subscription_json(row) for row in rows])
+        return
+    if not rows:
+        click.echo("no subscriptions; add [[subscriptions]] to the settings file", err=True)
+    for row in rows:
+        removed = "  (removed)" if row.removed_at else ""
+        click.echo(f"{row.name}{removed}  [{row.schedule}]  {row.matches} matches")
+        click.echo(f"    {row.query}")
+
+
+def _subscription_json(row: store.StoredSubscription) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "title": row.title,
+        "query": row.query,
+        "schedule": row.schedule,
+        "timezone": row.timezone,
+        "channels": row.channels,
+        "matches": row.matches,
+        "last_match_at": row.last_match_at.isoformat() if row.last_match_at else None,
+        "created_at": row.created_at.isoformat(),
+        "removed_at": row.removed_at.isoformat() if row.removed_at else None,
+    }
+
+
+def _compile(text: str) -> Query:
+    try:
+        return compile_query(text)
+    except QueryError as exc:
+        click.echo(exc.caret(), err=True)
+        raise click.exceptions.Exit(2) from None
+
+
+@subs.command("test")
+@config_option
+@click.argument("query")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the matching papers as JSON.")
+@click.pass_context
+def subs_test(ctx: click.Context, query: str, limit: int, as_json: bool) -> None:
+    """Show the stored papers QUERY matches, newest first, with the words that matched."""
+    compiled = _compile(query)
+    found: list[tuple[store.StoredPaper, MatchResult]] = []
+    scanned = 0
+    with _engine(_settings(ctx)) as engine:
+        for paper in _newest_papers(engine):
+            scanned += 1
+            result = compiled.explain(analyze(paper))
+            if result is not None:
+                found.append((paper, result))
+    if as_json:
+        _echo_json([{**p.to_json(), "matched": r.terms} for p, r in found[:limit]])
+        return
+    for paper, result in found[:limit]:
+        _print_match(paper, result)
+    click.echo(f"{len(found)} of {scanned} papers match", err=True)
+
+
+def _newest_papers(engine: sa.Engine, page: int = 500) -> Iterator[store.StoredPaper]:
+    offset = 0
+    while rows := store.list_papers(engine, limit=page, offset=offset):
+        yield from rows
+        offset += page
+
+
+def _print_match(paper: store.StoredPaper, result: MatchResult) -> None:
+    published = paper.published.isoformat() if paper.published else "----------"
+    upvotes = "" if paper.upvotes is None else f"{paper.upvotes:>3} up"
+    click.echo(f"{published}  {upvotes:>6}  {_highlight(paper.title, result.words)}")
+    if result.words:
+        click.echo(f"    matched: {', '.join(result.words)}")
+
+
+def _highlight(text: str, matched: tuple[str, ...]) -> str:
+    """Matched words in bold on a terminal (click drops the styling when output is piped)."""
+    wanted = {word for phrase in matched for word in words(phrase)}
+    return _WORD.sub(
+        lambda m: click.style(m[0], bold=True, fg="yellow") if fold(m[0]) in wanted else m[0],
+        text,
+    )
+
+
+@subs.command("explain")
+@click.argument("query")
+def subs_explain(query: str) -> None:
+    """Show how QUERY is parsed and which terms the percolator files it under."""
+    compiled = _compile(query)
+    click.echo(compiled.describe())
+    click.echo(f"normal form: {compiled}")
+    click.echo(Percolator({0: compiled}).anchors(compiled))
+
+
+@cli.group()
+def feeds() -> None:
+    """The feeds as files."""
+
+
+@feeds.command("build")
+@config_option
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder to write to (default: [feeds] output_dir).",
+)
+@click.pass_context
+def feeds_build(ctx: click.Context, output: Path | None) -> None:
+    """Write every feed (RSS, Atom, JSON, HTML) and opml.xml, atomically, for a web server."""
+    settings = _settings(ctx)
+    folder = output or settings.feeds.output_dir
+    if folder is None:
+        raise UsageError("no folder: pass --output DIR or set [feeds] output_dir")
+    with _engine(settings) as engine:
+        pipeline.prepare_subscriptions(engine, settings.subscriptions)
+        source = DatabaseFeedSource(engine, settings.subscriptions)
+        written = export_feeds(source, feed_settings_for(settings), folder)
+    click.echo(f"wrote {len(written)} files to {folder}")
+
+
+@cli.command()
+@config_option
+@click.pass_context
+def opml(ctx: click.Context) -> None:
+    """Print an OPML file listing every feed, for importing into a feed reader."""
+    settings = _settings(ctx)
+    feed_list = [FeedInfo(s.name, s.display_title, s.query) for s in settings.subscriptions]
+    sys.stdout.buffer.write(render_opml([ALL_FEED, *feed_list], feed_settings_for(settings)))
 
 
 @cli.group()

@@ -5,37 +5,52 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
 import sqlalchemy as sa
 
 from feedd import __version__, logs, pipeline, store
-from feedd.errors import ConfigError
+from feedd.errors import ConfigError, FeeddError
 from feedd.ingest import inbox
 from feedd.ingest.watcher import InboxWatcher
 from feedd.logs import fields
+from feedd.match import Percolator
+from feedd.publish import FeedSettings, Server, create_app, export_feeds
+from feedd.publish.database import DatabaseFeedSource, RefreshLoop, feed_settings_for
 from feedd.settings import InboxSettings, Settings
 
 log = logging.getLogger("feedd")
 
 STOP_TIMEOUT_SECONDS = 20.0
+# How soon feeds show what another process sharing the database stored.
+FEED_REFRESH_SECONDS = 5.0
 
 
 class DumpHandler:
     """What the watcher does with a settled file: ingest it, then archive or reject it."""
 
-    def __init__(self, engine: sa.Engine, folders: InboxSettings) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        folders: InboxSettings,
+        matcher: Percolator[int],
+        after_ingest: Callable[[], None],
+    ) -> None:
         self._engine = engine
         self._folders = folders
+        self.matcher = matcher
+        self._after_ingest = after_ingest
 
     def __call__(self, path: Path) -> None:
         log.info("Ingesting dump", extra=fields(name=path.name))
         try:
-            outcome = pipeline.ingest_file(self._engine, path)
+            ingested = pipeline.ingest_file(self._engine, path, matcher=self.matcher)
         except FileNotFoundError:
             log.info("A file left the inbox before it was read", extra=fields(path=path))
             return
+        outcome = ingested.outcome
         if outcome.status == "rejected":
             moved = inbox.reject(path, self._folders.rejected, outcome.error or "unknown reason")
             log.warning(
@@ -43,6 +58,8 @@ class DumpHandler:
             )
             return
         moved = inbox.archive(path, self._folders.archive)
+        if outcome.status == "ingested":
+            self._after_ingest()
         log.info(
             "Dump ingested" if outcome.status == "ingested" else "Dump was a duplicate",
             extra=fields(
@@ -52,6 +69,7 @@ class DumpHandler:
                 new=outcome.papers_new,
                 updated=outcome.papers_updated,
                 warnings=len(outcome.warnings),
+                matches=len(ingested.matches),
                 moved_to=moved,
             ),
         )
@@ -103,9 +121,31 @@ def _serve(engine: sa.Engine, settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    matcher = pipeline.prepare_subscriptions(engine, settings.subscriptions)
+    log.info("Subscriptions ready", extra=fields(subscriptions=len(matcher)))
+    watcher: InboxWatcher | None = None
+    source = DatabaseFeedSource(
+        engine,
+        settings.subscriptions,
+        health=lambda: {"watcher": {"ok": watcher is not None and watcher.alive()}},
+    )
+    feed_settings = feed_settings_for(settings)
+    source.refresh()
+
+    def feeds_changed() -> None:
+        source.refresh()
+        if settings.feeds.output_dir is not None:
+            _export(source, feed_settings, settings.feeds.output_dir)
+
+    feeds_changed()
+    server = Server(create_app(source, feed_settings), settings.http.host, settings.http.port)
+    server.start()
+    log.info("Serving feeds", extra=fields(url=server.url, base_url=feed_settings.base_url))
+    refresher = RefreshLoop(source, FEED_REFRESH_SECONDS, on_change=feeds_changed)
+    refresher.start()
     watcher = InboxWatcher(
         settings.inbox.path,
-        DumpHandler(engine, settings.inbox),
+        DumpHandler(engine, settings.inbox, matcher, after_ingest=feeds_changed),
         settle_seconds=settings.inbox.settle_seconds,
         rescan_seconds=settings.inbox.rescan_seconds,
         polling=settings.inbox.polling,
@@ -122,5 +162,14 @@ def _serve(engine: sa.Engine, settings: Settings) -> int:
             "file stays in the inbox for the next start",
             extra=fields(path=watcher.busy_with),
         )
+    refresher.stop()
+    server.stop(timeout=5)
     log.info("feedd stopped")
     return 0
+
+
+def _export(source: DatabaseFeedSource, feed_settings: FeedSettings, folder: Path) -> None:
+    try:
+        export_feeds(source, feed_settings, folder)
+    except (OSError, FeeddError) as exc:  # the feeds over HTTP are still fine
+        log.error("Unable to write the static feeds", extra=fields(folder=folder, error=str(exc)))

@@ -1,13 +1,15 @@
-"""One dump's journey through the stages: read -> parse -> store.
+"""One dump's journey through the stages: read -> parse -> store -> match.
 
 The daemon and ``feedd ingest`` both call ``ingest_file``; what happens to the file afterwards
-(archive, rejected/, or left where it is) is their business.
+(archive, rejected/, or left where it is) is their business. Papers are matched in the same
+transaction that stores them, so a paper is never stored without its matches or matched twice.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -16,15 +18,29 @@ import sqlalchemy as sa
 
 from feedd import parse, store
 from feedd.errors import DumpRejected
+from feedd.match import Percolator, analyze, compile_query, document_frequencies
+from feedd.settings import SubscriptionSettings
 
 Progress = Callable[[int], None]
 CHUNK = 1 << 20
+# Term frequencies of this many recent papers steer each query to its rarest required term.
+DOC_FREQ_SAMPLE = 2000
+
+
+@dataclass(frozen=True)
+class Ingested:
+    outcome: store.StoreOutcome
+    matches: tuple[store.MatchRow, ...] = ()
 
 
 def ingest_file(
-    engine: sa.Engine, path: Path, *, progress: Progress | None = None
-) -> store.StoreOutcome:
-    """Store every paper of one dump in one transaction, or record why not.
+    engine: sa.Engine,
+    path: Path,
+    *,
+    matcher: Percolator[int] | None = None,
+    progress: Progress | None = None,
+) -> Ingested:
+    """Store every paper of one dump and its new matches in one transaction, or record why not.
 
     Raises OSError when the file cannot be read (the file is not at fault: try again later) and
     StorageError when the database is unavailable. A file that is not a dump is not an exception
@@ -40,16 +56,84 @@ def ingest_file(
         reference_date=reference_date,
     )
     if store.find_ingested_dump(engine, info.sha256) is not None:
-        return store.record_dump(engine, info, status="duplicate")
+        return Ingested(store.record_dump(engine, info, status="duplicate"))
     with path.open("rb") as raw:
         stream = cast(BinaryIO, _Counting(raw, progress)) if progress else raw
         try:
             dump = parse.open_dump(stream, reference_date=reference_date)
-            return store.store_dump(
-                engine, info, dump.format, dump, dump.warnings, page_date=dump.page_date
-            )
+            with store.storage_errors(engine), store.begin_write(engine) as conn:
+                outcome = store.store_dump_in(
+                    conn, info, dump.format, dump, dump.warnings, page_date=dump.page_date
+                )
+                changed = outcome.new_paper_ids + outcome.updated_paper_ids
+                matched = match_papers(conn, matcher, changed, backfill=False) if matcher else []
+                return Ingested(outcome, tuple(matched))
         except DumpRejected as exc:
-            return store.record_dump(engine, info, status="rejected", error=exc.message)
+            outcome = store.record_dump(engine, info, status="rejected", error=exc.message)
+            return Ingested(outcome)
+
+
+def match_papers(
+    conn: sa.Connection, matcher: Percolator[int], paper_ids: Sequence[int], *, backfill: bool
+) -> list[store.MatchRow]:
+    """Match stored papers against the subscriptions; record and return the first-time pairs."""
+    if not len(matcher):
+        return []
+    rows = _matches(matcher, store.papers_by_id(conn, paper_ids))
+    return store.record_matches(conn, rows, now=datetime.now(UTC), backfill=backfill)
+
+
+def _matches(
+    matcher: Percolator[int], papers: Iterable[store.StoredPaper]
+) -> Iterator[store.MatchRow]:
+    for paper in papers:
+        for subscription_id, result in matcher.match(analyze(paper)).items():
+            yield store.MatchRow(subscription_id, paper.id, result.words)
+
+
+def prepare_subscriptions(
+    engine: sa.Engine, subscriptions: Sequence[SubscriptionSettings]
+) -> Percolator[int]:
+    """Store the subscriptions, index their queries, and back-fill the new ones.
+
+    Back-filled matches fill a new subscription's feed but are marked so that nobody is
+    notified of papers that were stored before the subscription existed.
+    """
+    now = datetime.now(UTC)
+    synced = store.sync_subscriptions(engine, [_spec(sub) for sub in subscriptions], now)
+    queries = {synced.ids[sub.name]: compile_query(sub.query) for sub in subscriptions}
+    with store.storage_errors(engine), engine.connect() as conn:
+        frequencies = document_frequencies(
+            analyze(paper) for paper in store.newest_papers(conn, limit=DOC_FREQ_SAMPLE)
+        )
+    matcher = Percolator(queries, doc_freq=frequencies)
+    fresh = {key: queries[key] for key in synced.to_backfill}
+    if fresh:
+        backfill = Percolator(fresh, doc_freq=frequencies)
+        with store.storage_errors(engine), store.begin_write(engine) as conn:
+            store.record_matches(
+                conn,
+                _matches(backfill, store.iter_papers(conn)),
+                now=now,
+                backfill=True,
+            )
+    return matcher
+
+
+def _spec(sub: SubscriptionSettings) -> store.SubscriptionSpec:
+    return store.SubscriptionSpec(
+        name=sub.name,
+        query=sub.query,
+        title=sub.title,
+        schedule=sub.schedule,
+        timezone=sub.timezone,
+        channels={
+            "webhooks": sub.webhooks,
+            "email_to": sub.email_to,
+            "apprise_urls": sub.apprise_urls,
+        },
+        renamed_from=sub.renamed_from,
+    )
 
 
 def _sha256(path: Path) -> str:

@@ -17,15 +17,27 @@ from __future__ import annotations
 
 import contextvars
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from feedd.errors import ConfigError
+from feedd.match import QueryError, compile_query
+from feedd.notify.schedule import parse_schedule
 
 DEFAULT_CONFIG_PATH = Path("/etc/feedd/settings.toml")
 SECRET_KEYS: frozenset[tuple[str, str]] = frozenset({("storage", "database_url")})
@@ -128,10 +140,166 @@ class InboxSettings(Section):
         return self
 
 
+class HttpSettings(Section):
+    listen: str = Field(
+        default="127.0.0.1:8080",
+        description="host:port of the HTTP server (feeds, /opml, /healthz); [::1]:8080 for IPv6.",
+    )
+    base_url: str | None = Field(
+        default=None,
+        description=(
+            "The public URL of feedd, used in feed links and OPML "
+            "(e.g. https://papers.example.org); default: http://<listen>."
+        ),
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, port = split_listen(value)
+        if not host or not 0 <= port <= 65535:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:8080 or [::1]:8080")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an absolute http(s) URL such as https://papers.example.org")
+        return value.rstrip("/") if value else value
+
+    @property
+    def host(self) -> str:
+        return split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return split_listen(self.listen)[1]
+
+
+def split_listen(value: str) -> tuple[str, int]:
+    """("127.0.0.1", 8080) from "127.0.0.1:8080", ("::1", 80) from "[::1]:80"; port -1 if bad."""
+    host, _, port = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    return host, int(port) if port.isdigit() else -1
+
+
+class FeedsSettings(Section):
+    max_items: int = Field(
+        default=50, ge=1, le=1000, description="Entries in each feed, newest first."
+    )
+    output_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Also write every feed and opml.xml to this folder (atomically) after each ingest, "
+            "for nginx or any web server to serve; unset: feeds are served over HTTP only."
+        ),
+    )
+    link_template: str = Field(
+        default="https://huggingface.co/papers/{arxiv_id}",
+        description="Entry link when the paper's arXiv id is known; {arxiv_id} is replaced.",
+    )
+    search_template: str = Field(
+        default="https://huggingface.co/papers?q={title}",
+        description="Entry link when no arXiv id is known; {title} is replaced, URL-encoded.",
+    )
+
+    @field_validator("link_template")
+    @classmethod
+    def _has_arxiv_id(cls, value: str) -> str:
+        if "{arxiv_id}" not in value:
+            raise ValueError("must contain {arxiv_id}")
+        return value
+
+    @field_validator("search_template")
+    @classmethod
+    def _has_title(cls, value: str) -> str:
+        if "{title}" not in value:
+            raise ValueError("must contain {title}")
+        return value
+
+
 class LogSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Least severe log level written to stdout."
     )
+
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
+RESERVED_NAMES = frozenset({"all"})  # /feeds/all.rss is every paper
+EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+
+
+class SubscriptionSettings(Section):
+    name: str = Field(
+        description="A slug (lower-case letters, digits, - and _): the feed is /feeds/<name>.rss."
+    )
+    title: str | None = Field(
+        default=None, description="Shown in feeds and e-mails; default: the name."
+    )
+    query: str = Field(description="What to match, in the query language of the README.")
+    timezone: str = Field(default="UTC", description="IANA time zone of the cron schedule.")
+    schedule: str = Field(
+        default="immediate",
+        description='"immediate", "every 30m" / "every 6h", or a cron expression "0 8 * * 1-5".',
+    )
+    webhooks: list[str] = Field(
+        default_factory=list, description="Names of [webhooks.<name>] tables to call."
+    )
+    email_to: list[str] = Field(default_factory=list, description="Addresses that get digests.")
+    apprise_urls: list[str] = Field(
+        default_factory=list, description="Apprise URLs (Slack, Matrix, ntfy, …) to notify."
+    )
+    renamed_from: str | None = Field(
+        default=None,
+        description="The subscription's previous name, so its matches carry over to the new name.",
+    )
+
+    @field_validator("name", "renamed_from")
+    @classmethod
+    def _slug(cls, value: str | None) -> str | None:
+        if value is not None and not SLUG.match(value):
+            raise ValueError("must be a slug: lower-case letters, digits, '-' and '_', 1-64 chars")
+        if value in RESERVED_NAMES:
+            raise ValueError(f"{value!r} is reserved (it is the feed of every paper)")
+        return value
+
+    @field_validator("query")
+    @classmethod
+    def _query_parses(cls, value: str) -> str:
+        try:
+            compile_query(value)
+        except QueryError as exc:
+            raise ValueError(exc.one_line()) from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not an IANA time zone such as 'Europe/Berlin' or 'UTC'") from None
+        return value
+
+    @field_validator("email_to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not EMAIL.match(address):
+                raise ValueError(f"{address!r} is not an e-mail address")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_parses(cls, value: str, info: ValidationInfo) -> str:
+        timezone = info.data.get("timezone")
+        parse_schedule(value, timezone or "UTC")  # a bad timezone is reported on its own
+        return value
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.name
 
 
 class Settings(BaseSettings):
@@ -145,7 +313,26 @@ class Settings(BaseSettings):
     inbox: InboxSettings = Field(
         default_factory=InboxSettings, description="The watched folder and where files go next."
     )
+    http: HttpSettings = Field(
+        default_factory=HttpSettings, description="The HTTP server inside feedd run."
+    )
+    feeds: FeedsSettings = Field(
+        default_factory=FeedsSettings, description="RSS, Atom and JSON feeds and static export."
+    )
     log: LogSettings = Field(default_factory=LogSettings, description="Logging to stdout.")
+    subscriptions: list[SubscriptionSettings] = Field(
+        default_factory=list, description="What to match and where to deliver it."
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Settings:
+        seen: set[str] = set()
+        for sub in self.subscriptions:
+            for name in filter(None, (sub.name, sub.renamed_from)):
+                if name in seen:
+                    raise ValueError(f"subscription name {name!r} is used twice")
+                seen.add(name)
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -225,7 +412,7 @@ def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
     try:
         settings = Settings()
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, path)) from None
+        raise ConfigError(_describe(exc, path, data)) from None
     finally:
         _file_data.reset(token)
     return _absolute(settings)
@@ -259,6 +446,9 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
         for key in ("path", "archive_path", "rejected_path"):
             if isinstance(inbox.get(key), str):
                 inbox[key] = str(base / Path(inbox[key]).expanduser())
+    feeds = data.get("feeds")
+    if isinstance(feeds, dict) and isinstance(feeds.get("output_dir"), str):
+        feeds["output_dir"] = str(base / Path(feeds["output_dir"]).expanduser())
     storage = data.get("storage")
     if isinstance(storage, dict) and isinstance(storage.get("database_url"), str):
         storage["database_url"] = _absolute_sqlite_url(storage["database_url"], base)
@@ -290,26 +480,49 @@ def _absolute(settings: Settings) -> Settings:
     storage = settings.storage.model_copy(
         update={"database_url": _absolute_sqlite_url(settings.storage.database_url, cwd)}
     )
-    return settings.model_copy(update={"inbox": absolute_inbox, "storage": storage})
+    feeds = settings.feeds
+    if feeds.output_dir is not None:
+        feeds = feeds.model_copy(update={"output_dir": cwd / feeds.output_dir})
+    return settings.model_copy(update={"inbox": absolute_inbox, "storage": storage, "feeds": feeds})
 
 
-def _describe(exc: ValidationError, path: Path | None) -> str:
+def _describe(exc: ValidationError, path: Path | None, data: dict[str, Any]) -> str:
     """The first problem as one line: key, value (masked if secret), what is allowed."""
     error = exc.errors()[0]
     loc = [str(part) for part in error["loc"]]
-    section, key = (loc[0], ".".join(loc[1:])) if loc else ("", "")
-    name = f"[{section}] {key}".strip() if section else "settings"
     origin = f" in {path}" if path else ""
-    env = "FEEDD_" + "__".join(part.upper() for part in loc)
+    more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+    message = error["msg"].removeprefix("Value error, ")
+    if loc[:1] == ["subscriptions"] and len(loc) > 1 and loc[1].isdigit():
+        name = _subscription_name(data, int(loc[1]))
+        key = ".".join(loc[2:])
+        what = f"[[subscriptions]] {name}" + (f" {key}" if key else "")
+        if error["type"] == "extra_forbidden":
+            return f"settings: unknown key {what}{origin}; settings.example.toml lists every key"
+        value = f" = {error['input']!r}" if key else ""
+        return f"settings: {what}{value}{origin}: {message}{more}"
+    if not loc:
+        return f"settings{origin}: {message}{more}"
+    section, key = loc[0], ".".join(loc[1:])
+    name = f"[{section}] {key}".strip()
     if error["type"] == "extra_forbidden":
+        env = "FEEDD_" + "__".join(part.upper() for part in loc)
         return (
             f"settings: unknown key {name}{origin} (or {env}); "
             "settings.example.toml lists every key"
         )
     value = "****" if (section, key) in SECRET_KEYS else repr(error.get("input"))
-    message = error["msg"].removeprefix("Value error, ")
-    more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
     return f"settings: {name} = {value}{origin}: {message}{more}"
+
+
+def _subscription_name(data: dict[str, Any], index: int) -> str:
+    """How a person finds the subscription in the file: its name, else its position."""
+    subscriptions = data.get("subscriptions")
+    if isinstance(subscriptions, list) and index < len(subscriptions):
+        entry = subscriptions[index]
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            return repr(entry["name"])
+    return f"#{index + 1}"
 
 
 def masked(settings: Settings) -> dict[str, Any]:

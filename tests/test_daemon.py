@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -13,6 +14,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import feedparser
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -23,13 +26,25 @@ from tests.test_cli import distinct_keys, feedd
 pytestmark = pytest.mark.slow
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 class Daemon:
     def __init__(self, workdir: Path, database_url: str) -> None:
         self.workdir = workdir
         self.database_url = database_url
         self.inbox = workdir / "inbox"
         self.config = workdir / "settings.toml"
-        self.config.write_text('[inbox]\npath = "inbox"\nrescan_seconds = 2\n')
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config.write_text(
+            '[inbox]\npath = "inbox"\nrescan_seconds = 2\n'
+            f'[http]\nlisten = "127.0.0.1:{self.port}"\n'
+            '[[subscriptions]]\nname = "kd"\nquery = \'"knowledge distillation"\'\n'
+        )
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
 
@@ -130,6 +145,17 @@ def test_dropped_dumps_are_stored_and_archived(
         [d.name for d in example_dumps] + ["slow.txt", "moved.txt"]
     )
     assert daemon.folder("rejected") == []
+
+    # The subscription's feed, served by the running daemon, lists what matched.
+    feed = feedparser.parse(httpx.get(f"{daemon.url}/feeds/kd.rss", timeout=10).content)
+    assert feed.bozo == 0
+    titles = {entry.title for entry in feed.entries}
+    assert any(title.startswith("PCoreSet: Effective Active Learning") for title in titles)
+    assert all("distillation" in (e.title + e.summary).lower() for e in feed.entries)
+    health = httpx.get(f"{daemon.url}/healthz", timeout=10)
+    assert health.status_code == 200
+    assert health.json()["ok"] is True
+
     assert daemon.stop() == 0
     assert daemon.logged("feedd stopped") == 1
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
+from typing import get_args, get_origin
 
 import pytest
 from pydantic import BaseModel
@@ -138,12 +139,20 @@ def test_an_unreadable_secret_file_is_a_clear_error(tmp_path: Path) -> None:
         load_settings(config)
 
 
+def _is_model(annotation: object) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
 def _documented_keys(model: type[BaseModel], example: dict[str, object], prefix: str) -> list[str]:
     missing = []
     for name, field in model.model_fields.items():
         assert field.description, f"{prefix}{name} has no description"
         annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if get_origin(annotation) is list and _is_model(get_args(annotation)[0]):
+            tables = example.get(name)
+            assert isinstance(tables, list), f"settings.example.toml has no [[{name}]] table"
+            missing += _documented_keys(get_args(annotation)[0], tables[0], f"[[{name}]] ")
+        elif _is_model(annotation):
             section = example.get(name)
             assert isinstance(section, dict), f"settings.example.toml has no [{name}] section"
             missing += _documented_keys(annotation, section, f"[{name}] ")

@@ -15,29 +15,56 @@ from feedd.store.dumps import (
     list_dumps,
     record_dump,
 )
+from feedd.store.feeds import FeedItem, all_items, change_marker, subscription_items
 from feedd.store.migrate import current_revision, head_revision, upgrade
 from feedd.store.papers import StoredPaper, count_papers, get_paper, get_papers, list_papers
+from feedd.store.subscriptions import (
+    MatchRow,
+    StoredSubscription,
+    SubscriptionSpec,
+    SyncResult,
+    iter_papers,
+    list_subscriptions,
+    newest_papers,
+    papers_by_id,
+    record_matches,
+    sync_subscriptions,
+)
 from feedd.store.upsert import store_dump, store_dump_in
 
 __all__ = [
     "WRITE_OPTION",
     "DumpInfo",
+    "FeedItem",
+    "MatchRow",
     "StoreOutcome",
     "StoredDump",
     "StoredPaper",
+    "StoredSubscription",
+    "SubscriptionSpec",
+    "SyncResult",
+    "all_items",
     "begin_write",
+    "change_marker",
     "count_papers",
     "current_revision",
     "find_ingested_dump",
     "get_paper",
     "get_papers",
     "head_revision",
+    "iter_papers",
     "list_dumps",
     "list_papers",
+    "list_subscriptions",
     "make_engine",
+    "newest_papers",
+    "papers_by_id",
     "record_dump",
+    "record_matches",
     "storage_errors",
     "store_dump",
     "store_dump_in",
+    "subscription_items",
+    "sync_subscriptions",
     "upgrade",
 ]

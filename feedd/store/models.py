@@ -123,3 +123,45 @@ paper_dumps = sa.Table(
     # A link is its key: without a rowid SQLite keeps one b-tree for it instead of two.
     sqlite_with_rowid=False,
 )
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("title", sa.Text),
+    sa.Column("query", sa.Text, nullable=False),
+    sa.Column("schedule", sa.Text, nullable=False),
+    sa.Column("timezone", sa.Text, nullable=False),
+    sa.Column("channels", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    # A subscription removed from the settings keeps its row and its matches (its history).
+    sa.Column("removed_at", UTCDateTime),
+)
+
+matches = sa.Table(
+    "matches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "subscription_id",
+        sa.Integer,
+        sa.ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "paper_id", sa.Integer, sa.ForeignKey("papers.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("matched_at", UTCDateTime, nullable=False),
+    # The folded words that made the query match, for highlighting and "why did I get this".
+    sa.Column("terms", StringList, nullable=False),
+    # Matched when the subscription was added (its feed is filled), never notified.
+    sa.Column("backfill", sa.Boolean, nullable=False),
+    # A paper matches a subscription at most once, ever.
+    sa.UniqueConstraint("subscription_id", "paper_id"),
+)
+sa.Index("ix_matches_newest", matches.c.subscription_id, matches.c.matched_at, matches.c.id)
+sa.Index("ix_matches_paper_id", matches.c.paper_id)
+# The feed of every paper lists them by when feedd first saw them.
+sa.Index("ix_papers_first_seen", papers.c.first_seen, papers.c.id)

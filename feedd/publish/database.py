@@ -1,0 +1,136 @@
+"""The FeedSource the daemon and ``feedd feeds build`` use: feeds read from the database.
+
+``version()`` is called on the event loop for every request, so it only reads a number. The
+number changes when ``refresh()`` sees a new change marker in the database: the daemon calls it
+after each ingest in this process, and a background poll catches what other processes sharing
+the database stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+import sqlalchemy as sa
+
+from feedd import store
+from feedd.errors import StorageError
+from feedd.logs import fields
+from feedd.publish.model import ALL_FEED_NAME, FeedEntry, FeedInfo, FeedSettings
+from feedd.settings import Settings, SubscriptionSettings
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseFeedSource:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        subscriptions: Sequence[SubscriptionSettings],
+        *,
+        health: Callable[[], dict[str, object]] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._health = health
+        self._lock = threading.Lock()
+        self._marker: tuple[int, int] | None = None
+        self._version = 0
+        self.set_subscriptions(subscriptions)
+
+    def set_subscriptions(self, subscriptions: Sequence[SubscriptionSettings]) -> None:
+        """Swap in a new set (after a settings reload); every cached feed is rendered anew."""
+        with self._lock:
+            self._feeds = [FeedInfo(s.name, s.display_title, s.query) for s in subscriptions]
+            self._version += 1
+
+    def feeds(self) -> list[FeedInfo]:
+        return list(self._feeds)
+
+    def entries(self, name: str, limit: int) -> list[FeedEntry] | None:
+        if name == ALL_FEED_NAME:
+            items: list[store.FeedItem] | None = store.all_items(self._engine, limit=limit)
+        else:
+            items = store.subscription_items(self._engine, name, limit=limit)
+        return None if items is None else [_entry(item) for item in items]
+
+    def version(self) -> int:
+        return self._version
+
+    def refresh(self) -> bool:
+        """Read the change marker; bump the version when it moved. True when it did."""
+        marker = store.change_marker(self._engine)
+        with self._lock:
+            if marker == self._marker:
+                return False
+            self._marker = marker
+            self._version += 1
+            return True
+
+    def health(self) -> dict[str, object]:
+        try:
+            store.change_marker(self._engine)
+            database: dict[str, object] = {"ok": True}
+        except StorageError as exc:
+            database = {"ok": False, "error": exc.message}
+        body: dict[str, object] = {"database": database}
+        if self._health is not None:
+            body.update(self._health())
+        body["ok"] = all(part.get("ok", True) for part in body.values() if isinstance(part, dict))
+        return body
+
+
+def feed_settings_for(settings: Settings) -> FeedSettings:
+    """What the publish stage needs to know of the settings."""
+    http = settings.http
+    host = f"[{http.host}]" if ":" in http.host else http.host
+    return FeedSettings(
+        base_url=http.base_url or f"http://{host}:{http.port}",
+        max_items=settings.feeds.max_items,
+        link_template=settings.feeds.link_template,
+        search_template=settings.feeds.search_template,
+    )
+
+
+def _entry(item: store.FeedItem) -> FeedEntry:
+    paper = item.paper
+    return FeedEntry(
+        paper_id=paper.id,
+        title=paper.title,
+        abstract=paper.abstract,
+        authors=paper.authors,
+        authors_count=paper.authors_count,
+        organisation=paper.organisation,
+        published=paper.published,
+        upvotes=paper.upvotes,
+        arxiv_id=paper.arxiv_id,
+        code_urls=paper.code_urls,
+        matched_at=item.matched_at,
+        matched_terms=item.terms,
+    )
+
+
+class RefreshLoop:
+    """Polls the change marker so feeds follow what other processes store."""
+
+    def __init__(self, source: DatabaseFeedSource, interval: float, on_change: Callable[[], None]):
+        self._source = source
+        self._interval = interval
+        self._on_change = on_change
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="feed-refresh", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                if self._source.refresh():
+                    self._on_change()
+            except Exception as exc:  # the database may be away for a while; keep polling
+                log.warning("Unable to refresh feeds", extra=fields(error=str(exc)))
