@@ -76,7 +76,7 @@ def timed_store(path: Path, url: str) -> tuple[int, float]:
     try:
         store.upgrade(engine)
         start = time.perf_counter()
-        outcome = pipeline.ingest_file(engine, path)
+        outcome = pipeline.ingest_file(engine, path).outcome
         elapsed = time.perf_counter() - start
     finally:
         engine.dispose()

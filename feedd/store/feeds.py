@@ -41,13 +41,13 @@ def subscription_items(engine: sa.Engine, name: str, *, limit: int) -> list[Feed
 
 
 def all_items(engine: sa.Engine, *, limit: int) -> list[FeedItem]:
-    """Every stored paper, newest first by when feedd first saw it."""
+    """Every stored paper, newest first by when feedd first saw it.
+
+    Ids are handed out as papers are first stored, so the primary key already is that order
+    and no index on first_seen (paid for on every insert) is needed.
+    """
     with storage_errors(engine), engine.connect() as conn:
-        query = (
-            sa.select(*_COLUMNS)
-            .order_by(papers.c.first_seen.desc(), papers.c.id.desc())
-            .limit(limit)
-        )
+        query = sa.select(*_COLUMNS).order_by(papers.c.id.desc()).limit(limit)
         return [_item(row, row.first_seen, ()) for row in conn.execute(query)]
 
 

@@ -163,5 +163,3 @@ matches = sa.Table(
 )
 sa.Index("ix_matches_newest", matches.c.subscription_id, matches.c.matched_at, matches.c.id)
 sa.Index("ix_matches_paper_id", matches.c.paper_id)
-# The feed of every paper lists them by when feedd first saw them.
-sa.Index("ix_papers_first_seen", papers.c.first_seen, papers.c.id)

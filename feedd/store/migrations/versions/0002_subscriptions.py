@@ -60,10 +60,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_matches_newest", "matches", ["subscription_id", "matched_at", "id"])
     op.create_index("ix_matches_paper_id", "matches", ["paper_id"])
-    op.create_index("ix_papers_first_seen", "papers", ["first_seen", "id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_papers_first_seen", "papers")
     op.drop_table("matches")
     op.drop_table("subscriptions")
