@@ -43,6 +43,7 @@ class Daemon:
         self.config.write_text(
             '[inbox]\npath = "inbox"\nrescan_seconds = 2\n'
             f'[http]\nlisten = "127.0.0.1:{self.port}"\n'
+            '[feeds]\noutput_dir = "public"\n'
             '[[subscriptions]]\nname = "kd"\nquery = \'"knowledge distillation"\'\n'
         )
         self.proc: subprocess.Popen[str] | None = None
@@ -152,6 +153,9 @@ def test_dropped_dumps_are_stored_and_archived(
     titles = {entry.title for entry in feed.entries}
     assert any(title.startswith("PCoreSet: Effective Active Learning") for title in titles)
     assert all("distillation" in (e.title + e.summary).lower() for e in feed.entries)
+    # ... and the same feed was written as a static file after the ingest.
+    static = feedparser.parse((tmp_path / "public" / "feeds" / "kd.rss").read_bytes())
+    assert {entry.title for entry in static.entries} == titles
     health = httpx.get(f"{daemon.url}/healthz", timeout=10)
     assert health.status_code == 200
     assert health.json()["ok"] is True

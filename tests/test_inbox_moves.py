@@ -35,3 +35,4 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path: Path) -> None:
     inbox.write_atomically(target, b"<rss>2</rss>")
     assert target.read_bytes() == b"<rss>2</rss>"
     assert [p.name for p in target.parent.iterdir()] == ["feed.xml"]
+    assert target.stat().st_mode & 0o777 == 0o644  # a web server running as another user reads it

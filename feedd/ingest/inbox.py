@@ -31,11 +31,16 @@ def reject(path: Path, folder: Path, reason: str) -> Path:
     return target
 
 
-def write_atomically(target: Path, data: bytes) -> None:
-    """Temporary file in the same folder, fsync, rename: readers see all of it or nothing."""
+def write_atomically(target: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Temporary file in the same folder, fsync, rename: readers see all of it or nothing.
+
+    ``mode`` matters because mkstemp creates files only their owner can read, and the static
+    feeds are read by a web server running as another user.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
