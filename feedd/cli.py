@@ -67,6 +67,7 @@ def _engine(settings: Settings) -> Iterator[sa.Engine]:
     try:
         store.upgrade(engine)
         yield engine
+        store.checkpoint(engine)
     finally:
         engine.dispose()
 

@@ -26,6 +26,7 @@ log = logging.getLogger("feedd")
 STOP_TIMEOUT_SECONDS = 20.0
 # How soon feeds show what another process sharing the database stored.
 FEED_REFRESH_SECONDS = 5.0
+CHECKPOINT_SECONDS = 2.0
 
 
 class DumpHandler:
@@ -143,6 +144,10 @@ def _serve(engine: sa.Engine, settings: Settings) -> int:
     log.info("Serving feeds", extra=fields(url=server.url, base_url=feed_settings.base_url))
     refresher = RefreshLoop(source, FEED_REFRESH_SECONDS, on_change=feeds_changed)
     refresher.start()
+    checkpointer = threading.Thread(
+        target=_checkpoint_every, args=(engine, CHECKPOINT_SECONDS, stop), daemon=True
+    )
+    checkpointer.start()
     watcher = InboxWatcher(
         settings.inbox.path,
         DumpHandler(engine, settings.inbox, matcher, after_ingest=feeds_changed),
@@ -164,8 +169,18 @@ def _serve(engine: sa.Engine, settings: Settings) -> int:
         )
     refresher.stop()
     server.stop(timeout=5)
+    checkpointer.join(timeout=5)
     log.info("feedd stopped")
     return 0
+
+
+def _checkpoint_every(engine: sa.Engine, interval: float, stop: threading.Event) -> None:
+    """SQLite's WAL is copied back here, not inside the commits of ingests (see store.db)."""
+    while not stop.wait(interval):
+        try:
+            store.checkpoint(engine)
+        except FeeddError as exc:
+            log.warning("Unable to checkpoint the database", extra=fields(error=exc.message))
 
 
 def _export(source: DatabaseFeedSource, feed_settings: FeedSettings, folder: Path) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -130,6 +132,29 @@ def test_stored_fields_match_the_dumps(
     mixture = [p for p in listed if p["title"].startswith("MixtureVitae")]
     assert len(mixture) == 1
     assert mixture[0]["organisation"] == "Ontocord.AI"
+
+
+def test_ingest_leaves_the_database_file_complete(
+    tmp_path: Path, example_dumps: list[Path]
+) -> None:
+    # Checkpoints run outside the ingest's commit (store.db); the CLI must still run one, so
+    # the database file alone, without its -wal, holds everything, even while another
+    # process (a running daemon) keeps the database open and SQLite's checkpoint-on-last-close
+    # does not happen.
+    assert feedd("db", "upgrade", cwd=tmp_path).returncode == 0
+    daemon_like = sqlite3.connect(tmp_path / "feedd.db")
+    daemon_like.execute("SELECT count(*) FROM sqlite_master").fetchall()  # joins the WAL
+    try:
+        assert feedd("ingest", str(example_dumps[0]), cwd=tmp_path).returncode == 0
+        copy = tmp_path / "copy.db"
+        shutil.copy(tmp_path / "feedd.db", copy)
+    finally:
+        daemon_like.close()
+    conn = sqlite3.connect(copy)
+    try:
+        assert conn.execute("SELECT count(*) FROM papers").fetchone() == (69,)
+    finally:
+        conn.close()
 
 
 def test_papers_list_human_output_and_limit(tmp_path: Path, example_dumps: list[Path]) -> None:

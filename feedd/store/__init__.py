@@ -6,7 +6,7 @@ never sessions. Database failures surface as ``feedd.errors.StorageError``.
 
 from __future__ import annotations
 
-from feedd.store.db import WRITE_OPTION, begin_write, make_engine, storage_errors
+from feedd.store.db import WRITE_OPTION, begin_write, checkpoint, make_engine, storage_errors
 from feedd.store.dumps import (
     DumpInfo,
     StoredDump,
@@ -46,6 +46,7 @@ __all__ = [
     "all_items",
     "begin_write",
     "change_marker",
+    "checkpoint",
     "count_papers",
     "current_revision",
     "find_ingested_dump",

@@ -20,6 +20,13 @@ INGEST_LOCK = 0x66656564_0002
 
 _SQLITE_PRAGMAS = (
     "busy_timeout = 30000",
+    # No checkpoint inside a writer's commit: copying a large dump's WAL back into the database
+    # cost ~20% of an ingest. ``checkpoint()`` does it instead, off the ingest path (the daemon
+    # on a thread of its own, the CLI on its way out).
+    "wal_autocheckpoint = 0",
+    # After a checkpoint the log starts over; cut the file back so one large dump does not leave
+    # a few hundred MB of WAL on disk for good.
+    "journal_size_limit = 67108864",
     # Only a new, empty database takes it (before WAL is switched on), later it is a no-op.
     # Papers are ~2 kB rows written in bulk: 16 kB pages store them ~30% faster than 4 kB
     # (measured: 100,000 rows with 1.7 kB abstracts, 68k -> 87-98k rows/s in raw sqlite3).
@@ -153,6 +160,19 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
             cursor.execute(f"PRAGMA {pragma}")
     finally:
         cursor.close()
+
+
+def checkpoint(engine: sa.Engine) -> None:
+    """Copy SQLite's write-ahead log back into the database file; nothing on PostgreSQL.
+
+    PASSIVE: it never waits for readers or writers, and what it could not copy now (pages a
+    reader still needs) it copies next time.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    with storage_errors(engine), engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        conn.rollback()
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:
