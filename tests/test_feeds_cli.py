@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import feedparser
 from lxml import etree
 
+from tests.dumpgen import HEADER, entry
 from tests.test_cli import feedd
 
 SETTINGS = (
@@ -57,3 +59,30 @@ def test_feeds_build_needs_a_folder(tmp_path: Path) -> None:
     result = feedd("feeds", "build", cwd=tmp_path)
     assert result.returncode == 2
     assert "--output" in result.stderr
+
+
+def test_hostile_text_in_a_dump_still_gives_valid_escaped_feeds(tmp_path: Path) -> None:
+    title = "Break <script>alert(1)</script> ]]> \x01\x08 the 🔥 Parser"
+    abstract = (
+        "We show <b>bold</b> claims ]]> and &amp; entities, a bell \x07 and a form feed \x0c, "
+        "with emoji 🧪 throughout; the student learns knowledge distillation anyway. " * 2
+    )
+    (tmp_path / "hostile.txt").write_text(
+        HEADER + "byAK and the research community\n\nOct 28\n\n" + entry(title, abstract)
+    )
+    (tmp_path / "settings.toml").write_text(SETTINGS)
+    assert feedd("ingest", "--config", "settings.toml", "hostile.txt", cwd=tmp_path).returncode == 0
+    built = feedd("feeds", "build", "--config", "settings.toml", "--output", "out", cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    for ext in ("rss", "atom"):
+        raw = (tmp_path / "out" / "feeds" / f"kd.{ext}").read_bytes()
+        assert b"<script>" not in raw
+        assert b"\x01" not in raw
+        assert b"\x07" not in raw
+        parsed = feedparser.parse(raw)
+        assert parsed.bozo == 0, (ext, parsed.get("bozo_exception"))
+        [item] = parsed.entries
+        assert item.title == "Break <script>alert(1)</script> ]]>  the 🔥 Parser"
+    data = json.loads((tmp_path / "out" / "feeds" / "kd.json").read_bytes())
+    assert data["items"][0]["title"] == "Break <script>alert(1)</script> ]]>  the 🔥 Parser"
+    assert "<script>" not in data["items"][0]["content_html"]
