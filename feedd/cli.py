@@ -12,6 +12,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -116,7 +117,9 @@ def ingest(ctx: click.Context, files: tuple[Path, ...], as_json: bool) -> None:
         matcher = pipeline.prepare_subscriptions(engine, settings.subscriptions)
         with _progress(files) as advance:
             for path in files:
-                ingested = pipeline.ingest_file(engine, path, matcher=matcher, progress=advance)
+                ingested = pipeline.ingest_file(
+                    engine, path, subscriptions=matcher, progress=advance
+                )
                 outcomes.append((path, ingested))
     if as_json:
         _echo_json(_ingest_json(outcomes))
@@ -387,6 +390,45 @@ def opml(ctx: click.Context) -> None:
     settings = _settings(ctx)
     feed_list = [FeedInfo(s.name, s.display_title, s.query) for s in settings.subscriptions]
     sys.stdout.buffer.write(render_opml([ALL_FEED, *feed_list], feed_settings_for(settings)))
+
+
+@cli.group()
+def deliveries() -> None:
+    """The outbox: webhook calls and e-mails, sent, pending and dead."""
+
+
+@deliveries.command("list")
+@config_option
+@click.option("--status", type=click.Choice(["pending", "sending", "sent", "dead"]), default=None)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the deliveries as JSON.")
+@click.pass_context
+def deliveries_list(ctx: click.Context, status: str | None, limit: int, as_json: bool) -> None:
+    """List deliveries, newest first."""
+    with _engine(_settings(ctx)) as engine:
+        rows = store.list_deliveries(engine, status=status, limit=limit)
+    if as_json:
+        _echo_json([row.to_json() for row in rows])
+        return
+    for row in rows:
+        error = f"  {row.last_error}" if row.last_error and row.status != "sent" else ""
+        click.echo(
+            f"{row.delivery_id}  {row.status:<7}  {row.subscription_name}  {row.channel}  "
+            f"{len(row.paper_ids)} papers  {row.attempts} attempts{error}"
+        )
+
+
+@deliveries.command("retry")
+@config_option
+@click.argument("ref")
+@click.pass_context
+def deliveries_retry(ctx: click.Context, ref: str) -> None:
+    """Send delivery REF (its id or delivery id) again, with a fresh set of attempts."""
+    with _engine(_settings(ctx)) as engine:
+        row = store.retry_delivery(engine, ref, now=datetime.now(UTC))
+    if row is None:
+        raise UsageError(f"no delivery {ref!r}; 'feedd deliveries list' shows them")
+    click.echo(f"{row.delivery_id} is due again; a running feedd sends it within seconds")
 
 
 @cli.group()

@@ -16,9 +16,15 @@ from feedd.errors import ConfigError, FeeddError
 from feedd.ingest import inbox
 from feedd.ingest.watcher import InboxWatcher
 from feedd.logs import fields
-from feedd.match import Percolator
+from feedd.notify.webhook import WebhookTarget
+from feedd.notify.workers import DeliveryWorkers, WebhookSender
 from feedd.publish import FeedSettings, Server, create_app, export_feeds
-from feedd.publish.database import DatabaseFeedSource, RefreshLoop, feed_settings_for
+from feedd.publish.database import (
+    DatabaseFeedSource,
+    RefreshLoop,
+    feed_settings_for,
+    paper_link,
+)
 from feedd.settings import InboxSettings, Settings
 
 log = logging.getLogger("feedd")
@@ -36,18 +42,18 @@ class DumpHandler:
         self,
         engine: sa.Engine,
         folders: InboxSettings,
-        matcher: Percolator[int],
+        subscriptions: pipeline.Subscriptions,
         after_ingest: Callable[[], None],
     ) -> None:
         self._engine = engine
         self._folders = folders
-        self.matcher = matcher
+        self.subscriptions = subscriptions
         self._after_ingest = after_ingest
 
     def __call__(self, path: Path) -> None:
         log.info("Ingesting dump", extra=fields(name=path.name))
         try:
-            ingested = pipeline.ingest_file(self._engine, path, matcher=self.matcher)
+            ingested = pipeline.ingest_file(self._engine, path, subscriptions=self.subscriptions)
         except FileNotFoundError:
             log.info("A file left the inbox before it was read", extra=fields(path=path))
             return
@@ -139,6 +145,18 @@ def _serve(engine: sa.Engine, settings: Settings) -> int:
             _export(source, feed_settings, settings.feeds.output_dir)
 
     feeds_changed()
+    workers = DeliveryWorkers(
+        engine,
+        {"webhook": _webhook_sender(settings, feed_settings)},
+        workers=settings.delivery.workers,
+        retry_waits=settings.delivery.retry_waits,
+    )
+    workers.start()
+
+    def after_ingest() -> None:
+        workers.wake()
+        feeds_changed()
+
     server = Server(create_app(source, feed_settings), settings.http.host, settings.http.port)
     server.start()
     log.info("Serving feeds", extra=fields(url=server.url, base_url=feed_settings.base_url))
@@ -150,7 +168,7 @@ def _serve(engine: sa.Engine, settings: Settings) -> int:
     checkpointer.start()
     watcher = InboxWatcher(
         settings.inbox.path,
-        DumpHandler(engine, settings.inbox, matcher, after_ingest=feeds_changed),
+        DumpHandler(engine, settings.inbox, matcher, after_ingest=after_ingest),
         settle_seconds=settings.inbox.settle_seconds,
         rescan_seconds=settings.inbox.rescan_seconds,
         polling=settings.inbox.polling,
@@ -167,11 +185,25 @@ def _serve(engine: sa.Engine, settings: Settings) -> int:
             "file stays in the inbox for the next start",
             extra=fields(path=watcher.busy_with),
         )
+    workers.stop(timeout=STOP_TIMEOUT_SECONDS / 2)
     refresher.stop()
     server.stop(timeout=5)
     checkpointer.join(timeout=5)
     log.info("feedd stopped")
     return 0
+
+
+def _webhook_sender(settings: Settings, feed_settings: FeedSettings) -> WebhookSender:
+    targets = {
+        name: WebhookTarget(name, hook.url, hook.secret, hook.timeout_seconds)
+        for name, hook in settings.webhooks.items()
+    }
+    return WebhookSender(
+        targets,
+        allow_private=settings.delivery.allow_private_targets,
+        feed_url=lambda name: f"{feed_settings.base_url}/feeds/{name}.rss",
+        paper_url=lambda paper: paper_link(paper, feed_settings),
+    )
 
 
 def _checkpoint_every(engine: sa.Engine, interval: float, stop: threading.Event) -> None:

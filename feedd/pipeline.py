@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from feedd import parse, store
 from feedd.errors import DumpRejected
 from feedd.match import Percolator, analyze, compile_query, document_frequencies
+from feedd.notify.schedule import parse_schedule
 from feedd.settings import SubscriptionSettings
 
 Progress = Callable[[int], None]
@@ -31,13 +32,30 @@ DOC_FREQ_SAMPLE = 2000
 class Ingested:
     outcome: store.StoreOutcome
     matches: tuple[store.MatchRow, ...] = ()
+    deliveries: tuple[str, ...] = ()  # delivery ids queued for immediate subscriptions
+
+
+@dataclass(frozen=True)
+class Subscriptions:
+    """The subscriptions in force: the query index and, by stored id, what each asks for."""
+
+    matcher: Percolator[int]
+    by_id: dict[int, SubscriptionSettings]
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+
+def channels_of(sub: SubscriptionSettings) -> list[str]:
+    """The outbox channel names of a subscription's receivers."""
+    return [f"webhook:{name}" for name in sub.webhooks] + [f"email:{to}" for to in sub.email_to]
 
 
 def ingest_file(
     engine: sa.Engine,
     path: Path,
     *,
-    matcher: Percolator[int] | None = None,
+    subscriptions: Subscriptions | None = None,
     progress: Progress | None = None,
 ) -> Ingested:
     """Store every paper of one dump and its new matches in one transaction, or record why not.
@@ -65,9 +83,12 @@ def ingest_file(
                 outcome = store.store_dump_in(
                     conn, info, dump.format, dump, dump.warnings, page_date=dump.page_date
                 )
+                if subscriptions is None:
+                    return Ingested(outcome)
                 changed = outcome.new_paper_ids + outcome.updated_paper_ids
-                matched = match_papers(conn, matcher, changed, backfill=False) if matcher else []
-                return Ingested(outcome, tuple(matched))
+                matched = match_papers(conn, subscriptions.matcher, changed, backfill=False)
+                queued = queue_immediate(conn, subscriptions, matched)
+                return Ingested(outcome, tuple(matched), tuple(queued))
         except DumpRejected as exc:
             outcome = store.record_dump(engine, info, status="rejected", error=exc.message)
             return Ingested(outcome)
@@ -83,6 +104,25 @@ def match_papers(
     return store.record_matches(conn, rows, now=datetime.now(UTC), backfill=backfill)
 
 
+def queue_immediate(
+    conn: sa.Connection, subscriptions: Subscriptions, matched: Sequence[store.MatchRow]
+) -> list[str]:
+    """Outbox rows for the subscriptions that deliver at once, in the matches' transaction:
+    one delivery per subscription and receiver, carrying all of this dump's new matches."""
+    papers: dict[int, list[int]] = {}
+    for row in matched:
+        papers.setdefault(row.subscription_id, []).append(row.paper_id)
+    queued: list[str] = []
+    now = datetime.now(UTC)
+    for subscription_id, paper_ids in papers.items():
+        sub = subscriptions.by_id[subscription_id]
+        if parse_schedule(sub.schedule, sub.timezone).immediate:
+            queued += store.enqueue(
+                conn, subscription_id, channels_of(sub), paper_ids, kind="immediate", now=now
+            )
+    return queued
+
+
 def _matches(
     matcher: Percolator[int], papers: Iterable[store.StoredPaper]
 ) -> Iterator[store.MatchRow]:
@@ -93,7 +133,7 @@ def _matches(
 
 def prepare_subscriptions(
     engine: sa.Engine, subscriptions: Sequence[SubscriptionSettings]
-) -> Percolator[int]:
+) -> Subscriptions:
     """Store the subscriptions, index their queries, and back-fill the new ones.
 
     Back-filled matches fill a new subscription's feed but are marked so that nobody is
@@ -117,7 +157,8 @@ def prepare_subscriptions(
                 now=now,
                 backfill=True,
             )
-    return matcher
+    by_id = {synced.ids[sub.name]: sub for sub in subscriptions}
+    return Subscriptions(matcher, by_id)
 
 
 def _spec(sub: SubscriptionSettings) -> store.SubscriptionSpec:

@@ -38,6 +38,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from feedd.errors import ConfigError
 from feedd.match import QueryError, compile_query
 from feedd.notify.schedule import parse_schedule
+from feedd.notify.webhook import validate_secret
 
 DEFAULT_CONFIG_PATH = Path("/etc/feedd/settings.toml")
 SECRET_KEYS: frozenset[tuple[str, str]] = frozenset({("storage", "database_url")})
@@ -219,6 +220,75 @@ class FeedsSettings(Section):
         return value
 
 
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$")
+_DURATION_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> float:
+    """Seconds in "5s", "5m", "2h", "1d"; ValueError otherwise."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration such as 5s, 30m, 2h")
+    return float(match[1]) * _DURATION_SECONDS[match[2]]
+
+
+class DeliverySettings(Section):
+    allow_private_targets: bool = Field(
+        default=False,
+        description=(
+            "Allow webhooks to loopback, private and link-local addresses (tests, single-host "
+            "setups); off, such targets are refused so a webhook URL cannot reach internal hosts."
+        ),
+    )
+    retry_schedule: list[str] = Field(
+        default_factory=lambda: ["5s", "5m", "30m", "2h", "5h", "10h"],
+        description=(
+            "Waits before each retry of a failed delivery (with ±20% jitter); after the last one "
+            "a delivery is dead, kept, and `feedd deliveries retry ID` sends it again."
+        ),
+    )
+    workers: int = Field(
+        default=4, ge=1, le=64, description="Deliveries sent at the same time by this process."
+    )
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _durations(cls, value: list[str]) -> list[str]:
+        for item in value:
+            duration_seconds(item)
+        return value
+
+    @property
+    def retry_waits(self) -> tuple[float, ...]:
+        return tuple(duration_seconds(item) for item in self.retry_schedule)
+
+
+class WebhookSettings(Section):
+    url: str = Field(description="Where the POST goes: an http(s) URL.")
+    secret: str = Field(
+        description=(
+            "Signing secret, whsec_<base64> (Standard Webhooks). Secret: may come from "
+            "secret_file or the credential webhooks.<name>.secret."
+        )
+    )
+    timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="A call taking longer is a failed attempt."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _whsec(cls, value: str) -> str:
+        validate_secret(value)
+        return value
+
+
 class LogSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Least severe log level written to stdout."
@@ -319,10 +389,28 @@ class Settings(BaseSettings):
     feeds: FeedsSettings = Field(
         default_factory=FeedsSettings, description="RSS, Atom and JSON feeds and static export."
     )
+    delivery: DeliverySettings = Field(
+        default_factory=DeliverySettings, description="How deliveries are sent and retried."
+    )
+    webhooks: dict[str, WebhookSettings] = Field(
+        default_factory=dict, description="Named webhook receivers: [webhooks.<name>]."
+    )
     log: LogSettings = Field(default_factory=LogSettings, description="Logging to stdout.")
     subscriptions: list[SubscriptionSettings] = Field(
         default_factory=list, description="What to match and where to deliver it."
     )
+
+    @model_validator(mode="after")
+    def _known_webhooks(self) -> Settings:
+        for sub in self.subscriptions:
+            for name in sub.webhooks:
+                if name not in self.webhooks:
+                    known = ", ".join(sorted(self.webhooks)) or "none defined"
+                    raise ValueError(
+                        f"subscription {sub.name!r} names webhook {name!r}, which has no "
+                        f"[webhooks.{name}] table (webhooks: {known})"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:
@@ -375,6 +463,10 @@ def _credentials() -> dict[str, Any]:
         path = Path(folder) / f"{section}.{key}"
         if path.is_file():
             data.setdefault(section, {})[key] = _read_secret(path, f"[{section}] {key}")
+    for path in Path(folder).glob("webhooks.*.secret"):
+        name = path.name.removeprefix("webhooks.").removesuffix(".secret")
+        secret = _read_secret(path, f"[webhooks.{name}] secret")
+        data.setdefault("webhooks", {}).setdefault(name, {})["secret"] = secret
     return data
 
 
@@ -432,8 +524,11 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 def _load_secret_files(data: dict[str, Any], base: Path) -> None:
     """Replace ``<key>_file = "path"`` by the secret that file holds."""
-    for section, key in SECRET_KEYS:
-        table = data.get(section)
+    tables = [(section, key, data.get(section)) for section, key in SECRET_KEYS]
+    webhooks = data.get("webhooks")
+    if isinstance(webhooks, dict):
+        tables += [(f"webhooks.{name}", "secret", table) for name, table in webhooks.items()]
+    for section, key, table in tables:
         if isinstance(table, dict) and isinstance(table.get(f"{key}_file"), str):
             secret_path = base / table.pop(f"{key}_file")
             table[key] = _read_secret(secret_path, f"[{section}] {key}_file")
@@ -511,7 +606,8 @@ def _describe(exc: ValidationError, path: Path | None, data: dict[str, Any]) -> 
             f"settings: unknown key {name}{origin} (or {env}); "
             "settings.example.toml lists every key"
         )
-    value = "****" if (section, key) in SECRET_KEYS else repr(error.get("input"))
+    secret = (section, key) in SECRET_KEYS or (section == "webhooks" and key.endswith("secret"))
+    value = "****" if secret else repr(error.get("input"))
     return f"settings: {name} = {value}{origin}: {message}{more}"
 
 
@@ -531,4 +627,6 @@ def masked(settings: Settings) -> dict[str, Any]:
     data["storage"]["database_url"] = sa.make_url(settings.storage.database_url).render_as_string(
         hide_password=True
     )
+    for table in data["webhooks"].values():
+        table["secret"] = "****"
     return data

@@ -26,6 +26,9 @@ from tests.test_cli import distinct_keys, feedd
 pytestmark = pytest.mark.slow
 
 
+KD_SUBSCRIPTION = '[[subscriptions]]\nname = "kd"\nquery = \'"knowledge distillation"\'\n'
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -33,7 +36,7 @@ def free_port() -> int:
 
 
 class Daemon:
-    def __init__(self, workdir: Path, database_url: str) -> None:
+    def __init__(self, workdir: Path, database_url: str, extra: str = KD_SUBSCRIPTION) -> None:
         self.workdir = workdir
         self.database_url = database_url
         self.inbox = workdir / "inbox"
@@ -43,8 +46,7 @@ class Daemon:
         self.config.write_text(
             '[inbox]\npath = "inbox"\nrescan_seconds = 2\n'
             f'[http]\nlisten = "127.0.0.1:{self.port}"\n'
-            '[feeds]\noutput_dir = "public"\n'
-            '[[subscriptions]]\nname = "kd"\nquery = \'"knowledge distillation"\'\n'
+            '[feeds]\noutput_dir = "public"\n' + extra
         )
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []

@@ -148,7 +148,13 @@ def _documented_keys(model: type[BaseModel], example: dict[str, object], prefix:
     for name, field in model.model_fields.items():
         assert field.description, f"{prefix}{name} has no description"
         annotation = field.annotation
-        if get_origin(annotation) is list and _is_model(get_args(annotation)[0]):
+        if get_origin(annotation) is dict and _is_model(get_args(annotation)[1]):
+            tables = example.get(name)
+            assert isinstance(tables, dict), f"no [{name}.<name>] example"
+            assert tables, f"no [{name}.<name>] example"
+            first = next(iter(tables.values()))
+            missing += _documented_keys(get_args(annotation)[1], first, f"[{name}.*] ")
+        elif get_origin(annotation) is list and _is_model(get_args(annotation)[0]):
             tables = example.get(name)
             assert isinstance(tables, list), f"settings.example.toml has no [[{name}]] table"
             missing += _documented_keys(get_args(annotation)[0], tables[0], f"[[{name}]] ")
@@ -164,7 +170,7 @@ def _documented_keys(model: type[BaseModel], example: dict[str, object], prefix:
 def test_example_file_documents_every_key_and_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     text = (REPO / "settings.example.toml").read_text(encoding="utf-8")
     # Optional keys are documented as comments; uncomment them to check they are present.
-    uncommented = re.sub(r"(?m)^# ([a-z_]+ = )", r"\1", text)
+    uncommented = re.sub(r"(?m)^# ([a-z_]+ = |\[[a-z_.-]+\]$)", r"\1", text)
     example = tomllib.loads(uncommented)
     assert _documented_keys(Settings, example, "") == []
     monkeypatch.chdir(REPO)

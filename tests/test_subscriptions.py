@@ -55,7 +55,7 @@ def test_matches_are_recorded_in_the_ingest_with_the_words(
         entry("Tiny Students", ABSTRACT),
         entry("Unrelated Work", "We study graphs and nothing else at all, at length. " * 3),
     )
-    ingested = pipeline.ingest_file(engine, path, matcher=matcher)
+    ingested = pipeline.ingest_file(engine, path, subscriptions=matcher)
     assert [m.terms for m in ingested.matches] == [("knowledge distillation",)]
     assert match_rows(engine) == [("kd", "Tiny Students", False)]
 
@@ -65,7 +65,7 @@ def test_a_new_subscription_is_backfilled_and_marked(engine: sa.Engine, tmp_path
     matcher = pipeline.prepare_subscriptions(engine, [sub("kd", "distill*")])
     assert match_rows(engine) == [("kd", "Old Paper", True)]
     pipeline.ingest_file(
-        engine, dump(tmp_path / "b.txt", entry("New Paper", ABSTRACT)), matcher=matcher
+        engine, dump(tmp_path / "b.txt", entry("New Paper", ABSTRACT)), subscriptions=matcher
     )
     assert match_rows(engine) == [("kd", "New Paper", False), ("kd", "Old Paper", True)]
     # Starting again with the same settings back-fills nothing twice.
@@ -78,19 +78,19 @@ def test_more_upvotes_make_a_paper_match_exactly_once(engine: sa.Engine, tmp_pat
     first = pipeline.ingest_file(
         engine,
         dump(tmp_path / "1.txt", entry("Rising Paper", ABSTRACT, date="Jul 11, 2024 2")),
-        matcher=matcher,
+        subscriptions=matcher,
     )
     assert first.matches == ()
     second = pipeline.ingest_file(
         engine,
         dump(tmp_path / "2.txt", entry("Rising Paper", ABSTRACT, date="Jul 11, 2024 12")),
-        matcher=matcher,
+        subscriptions=matcher,
     )
     assert len(second.matches) == 1
     third = pipeline.ingest_file(
         engine,
         dump(tmp_path / "3.txt", entry("Rising Paper", ABSTRACT, date="Jul 11, 2024 15")),
-        matcher=matcher,
+        subscriptions=matcher,
     )
     assert third.outcome.papers_updated == 1
     assert third.matches == ()
@@ -104,7 +104,7 @@ def test_removed_and_renamed_subscriptions_keep_their_history(
         engine, [sub("kd", "distill*"), sub("gone", "student")]
     )
     pipeline.ingest_file(
-        engine, dump(tmp_path / "a.txt", entry("Paper A", ABSTRACT)), matcher=matcher
+        engine, dump(tmp_path / "a.txt", entry("Paper A", ABSTRACT)), subscriptions=matcher
     )
     pipeline.prepare_subscriptions(engine, [sub("distillation", "distill*", renamed_from="kd")])
     assert match_rows(engine) == [

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from feedd import store
 from feedd.errors import StorageError
 from feedd.logs import fields
+from feedd.publish.common import entry_link
 from feedd.publish.model import ALL_FEED_NAME, FeedEntry, FeedInfo, FeedSettings
 from feedd.settings import Settings, SubscriptionSettings
 
@@ -90,6 +91,11 @@ def feed_settings_for(settings: Settings) -> FeedSettings:
         link_template=settings.feeds.link_template,
         search_template=settings.feeds.search_template,
     )
+
+
+def paper_link(paper: store.StoredPaper, settings: FeedSettings) -> str:
+    """The link a feed entry has for this paper, for webhooks and e-mails too."""
+    return entry_link(_entry(store.FeedItem(paper, paper.first_seen)), settings)
 
 
 def _entry(item: store.FeedItem) -> FeedEntry:

@@ -17,6 +17,19 @@ from feedd.store.dumps import (
 )
 from feedd.store.feeds import FeedItem, all_items, change_marker, subscription_items
 from feedd.store.migrate import current_revision, head_revision, upgrade
+from feedd.store.outbox import (
+    Delivery,
+    claim_due,
+    close_digest_window,
+    digest_delivered_until,
+    enqueue,
+    list_deliveries,
+    mark_failed,
+    mark_sent,
+    outbox_depth,
+    release,
+    retry_delivery,
+)
 from feedd.store.papers import StoredPaper, count_papers, get_paper, get_papers, list_papers
 from feedd.store.subscriptions import (
     MatchRow,
@@ -34,6 +47,7 @@ from feedd.store.upsert import store_dump, store_dump_in
 
 __all__ = [
     "WRITE_OPTION",
+    "Delivery",
     "DumpInfo",
     "FeedItem",
     "MatchRow",
@@ -47,21 +61,31 @@ __all__ = [
     "begin_write",
     "change_marker",
     "checkpoint",
+    "claim_due",
+    "close_digest_window",
     "count_papers",
     "current_revision",
+    "digest_delivered_until",
+    "enqueue",
     "find_ingested_dump",
     "get_paper",
     "get_papers",
     "head_revision",
     "iter_papers",
+    "list_deliveries",
     "list_dumps",
     "list_papers",
     "list_subscriptions",
     "make_engine",
+    "mark_failed",
+    "mark_sent",
     "newest_papers",
+    "outbox_depth",
     "papers_by_id",
     "record_dump",
     "record_matches",
+    "release",
+    "retry_delivery",
     "storage_errors",
     "store_dump",
     "store_dump_in",

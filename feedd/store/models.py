@@ -163,3 +163,44 @@ matches = sa.Table(
 )
 sa.Index("ix_matches_newest", matches.c.subscription_id, matches.c.matched_at, matches.c.id)
 sa.Index("ix_matches_paper_id", matches.c.paper_id)
+
+DELIVERY_STATUSES = ("pending", "sending", "sent", "dead")
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    # What receivers deduplicate on: the same on every retry (webhook-id, Message-ID).
+    sa.Column("delivery_id", sa.Text, nullable=False, unique=True),
+    sa.Column(
+        "subscription_id",
+        sa.Integer,
+        sa.ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("channel", sa.Text, nullable=False),  # "webhook:<name>", "email:<address>"
+    sa.Column("kind", sa.Text, nullable=False),  # "immediate", "digest", "test"
+    sa.Column("paper_ids", sa.JSON, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("lease_until", UTCDateTime),  # a claimed row whose lease ran out is due again
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.CheckConstraint("status IN ('pending', 'sending', 'sent', 'dead')", name="status"),
+)
+sa.Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
+
+# Each digest subscription's last delivered window: matched_at up to this instant went out.
+digest_windows = sa.Table(
+    "digest_windows",
+    metadata,
+    sa.Column(
+        "subscription_id",
+        sa.Integer,
+        sa.ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("delivered_until", UTCDateTime, nullable=False),
+)

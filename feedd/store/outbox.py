@@ -1,0 +1,265 @@
+"""The delivery outbox: rows written with the matches that cause them, claimed by workers.
+
+A row goes ``pending`` -> ``sending`` (claimed, with a lease) -> ``sent``, or back to
+``pending`` with a later ``next_attempt_at`` after a failure, or ``dead`` after a permanent
+refusal or the last attempt. A ``sending`` row whose lease ran out (its process died) is due
+again, so nothing is lost; a receiver may then see that delivery id twice (at-least-once).
+Claims use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so several processes never send one row
+twice; on SQLite the claim runs under the write lock.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from feedd.store.db import begin_write, storage_errors
+from feedd.store.models import deliveries, digest_windows, matches, subscriptions
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    delivery_id: str
+    subscription_id: int
+    subscription_name: str
+    subscription_title: str | None
+    channel: str
+    kind: str
+    paper_ids: tuple[int, ...]
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "delivery_id": self.delivery_id,
+            "subscription": self.subscription_name,
+            "channel": self.channel,
+            "kind": self.kind,
+            "papers": list(self.paper_ids),
+            "status": self.status,
+            "attempts": self.attempts,
+            "next_attempt_at": self.next_attempt_at.isoformat(),
+            "last_error": self.last_error,
+            "created_at": self.created_at.isoformat(),
+            "sent_at": self.sent_at.isoformat() if self.sent_at else None,
+        }
+
+
+def new_delivery_id() -> str:
+    """Sortable by creation time, unique without coordination: dlv_<ms hex><random>."""
+    return f"dlv_{int(time.time() * 1000):012x}{secrets.token_hex(8)}"
+
+
+def enqueue(
+    conn: sa.Connection,
+    subscription_id: int,
+    channels: Sequence[str],
+    paper_ids: Sequence[int],
+    *,
+    kind: str,
+    now: datetime,
+) -> list[str]:
+    """One delivery per channel, in the caller's transaction; their delivery ids."""
+    rows = [
+        {
+            "delivery_id": new_delivery_id(),
+            "subscription_id": subscription_id,
+            "channel": channel,
+            "kind": kind,
+            "paper_ids": list(paper_ids),
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for channel in channels
+    ]
+    if rows:
+        conn.execute(deliveries.insert(), rows)
+    return [str(row["delivery_id"]) for row in rows]
+
+
+_SELECT = sa.select(
+    deliveries,
+    subscriptions.c.name.label("subscription_name"),
+    subscriptions.c.title.label("subscription_title"),
+).join(subscriptions, subscriptions.c.id == deliveries.c.subscription_id)
+
+
+def _delivery(row: Any) -> Delivery:
+    return Delivery(
+        id=row.id,
+        delivery_id=row.delivery_id,
+        subscription_id=row.subscription_id,
+        subscription_name=row.subscription_name,
+        subscription_title=row.subscription_title,
+        channel=row.channel,
+        kind=row.kind,
+        paper_ids=tuple(row.paper_ids),
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=row.next_attempt_at,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
+    )
+
+
+def claim_due(engine: sa.Engine, *, now: datetime, limit: int, lease: timedelta) -> list[Delivery]:
+    """Take up to ``limit`` due rows for this worker: they are ``sending`` until the lease ends."""
+    due = sa.or_(
+        sa.and_(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= now),
+        sa.and_(deliveries.c.status == "sending", deliveries.c.lease_until <= now),
+    )
+    pick = sa.select(deliveries.c.id).where(due).order_by(deliveries.c.next_attempt_at)
+    with storage_errors(engine), begin_write(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        ids = list(conn.execute(pick.limit(limit)).scalars())
+        if not ids:
+            return []
+        conn.execute(
+            deliveries.update()
+            .where(deliveries.c.id.in_(ids))
+            .values(status="sending", lease_until=now + lease)
+        )
+        rows = conn.execute(_SELECT.where(deliveries.c.id.in_(ids)))
+        return [_delivery(row) for row in rows]
+
+
+def mark_sent(engine: sa.Engine, delivery: Delivery, *, now: datetime) -> None:
+    with storage_errors(engine), begin_write(engine) as conn:
+        conn.execute(
+            deliveries.update()
+            .where(deliveries.c.id == delivery.id)
+            .values(
+                status="sent",
+                sent_at=now,
+                attempts=delivery.attempts + 1,
+                lease_until=None,
+                last_error=None,
+            )
+        )
+
+
+def mark_failed(
+    engine: sa.Engine,
+    delivery: Delivery,
+    *,
+    error: str,
+    retry_at: datetime | None,
+) -> None:
+    """Record a failed attempt: due again at ``retry_at``, or ``dead`` when it is None."""
+    values: dict[str, object] = {
+        "attempts": delivery.attempts + 1,
+        "last_error": error,
+        "lease_until": None,
+        "status": "dead" if retry_at is None else "pending",
+    }
+    if retry_at is not None:
+        values["next_attempt_at"] = retry_at
+    with storage_errors(engine), begin_write(engine) as conn:
+        conn.execute(deliveries.update().where(deliveries.c.id == delivery.id).values(**values))
+
+
+def release(engine: sa.Engine, ids: Sequence[int], *, now: datetime) -> None:
+    """Hand claimed rows back (an orderly stop): due at once for whichever process is left."""
+    if not ids:
+        return
+    with storage_errors(engine), begin_write(engine) as conn:
+        conn.execute(
+            deliveries.update()
+            .where(deliveries.c.id.in_(list(ids)), deliveries.c.status == "sending")
+            .values(status="pending", lease_until=None, next_attempt_at=now)
+        )
+
+
+def list_deliveries(
+    engine: sa.Engine, *, status: str | None = None, limit: int = 50
+) -> list[Delivery]:
+    query = _SELECT.order_by(deliveries.c.id.desc()).limit(limit)
+    if status:
+        query = query.where(deliveries.c.status == status)
+    with storage_errors(engine), engine.connect() as conn:
+        return [_delivery(row) for row in conn.execute(query)]
+
+
+def retry_delivery(engine: sa.Engine, ref: str, *, now: datetime) -> Delivery | None:
+    """Make a delivery (by id or delivery id) due now with a fresh set of attempts."""
+    match = deliveries.c.delivery_id == ref
+    if ref.isdigit():
+        match = sa.or_(match, deliveries.c.id == int(ref))
+    with storage_errors(engine), begin_write(engine) as conn:
+        updated = conn.execute(
+            deliveries.update()
+            .where(match)
+            .values(status="pending", attempts=0, next_attempt_at=now, lease_until=None)
+            .returning(deliveries.c.id)
+        ).scalar_one_or_none()
+        if updated is None:
+            return None
+        return _delivery(conn.execute(_SELECT.where(deliveries.c.id == updated)).one())
+
+
+def outbox_depth(engine: sa.Engine) -> dict[str, int]:
+    query = sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status)
+    with storage_errors(engine), engine.connect() as conn:
+        return {status: int(count) for status, count in conn.execute(query)}
+
+
+def close_digest_window(
+    conn: sa.Connection, subscription_id: int, *, until: datetime, first_window_start: datetime
+) -> list[int]:
+    """The papers matched (not back-filled) since the last digest, up to ``until``; the window
+    is moved to ``until`` in the caller's transaction, so one window is delivered once."""
+    since = conn.execute(
+        sa.select(digest_windows.c.delivered_until).where(
+            digest_windows.c.subscription_id == subscription_id
+        )
+    ).scalar_one_or_none()
+    start = since if since is not None else first_window_start
+    paper_ids = list(
+        conn.execute(
+            sa.select(matches.c.paper_id)
+            .where(
+                matches.c.subscription_id == subscription_id,
+                matches.c.backfill.is_(False),
+                matches.c.matched_at > start,
+                matches.c.matched_at <= until,
+            )
+            .order_by(matches.c.matched_at, matches.c.id)
+        ).scalars()
+    )
+    if since is None:
+        conn.execute(
+            digest_windows.insert().values(subscription_id=subscription_id, delivered_until=until)
+        )
+    else:
+        conn.execute(
+            digest_windows.update()
+            .where(digest_windows.c.subscription_id == subscription_id)
+            .values(delivered_until=until)
+        )
+    return paper_ids
+
+
+def digest_delivered_until(engine: sa.Engine, subscription_id: int) -> datetime | None:
+    with storage_errors(engine), engine.connect() as conn:
+        value: datetime | None = conn.execute(
+            sa.select(digest_windows.c.delivered_until).where(
+                digest_windows.c.subscription_id == subscription_id
+            )
+        ).scalar_one_or_none()
+        return value
