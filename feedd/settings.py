@@ -248,7 +248,7 @@ class DeliverySettings(Section):
         ),
     )
     workers: int = Field(
-        default=4, ge=1, le=64, description="Deliveries sent at the same time by this process."
+        default=16, ge=1, le=64, description="Deliveries sent at the same time by this process."
     )
 
     @field_validator("retry_schedule")

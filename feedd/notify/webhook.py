@@ -19,9 +19,11 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import functools
 import hashlib
 import hmac
 import re
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -106,6 +108,13 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return min(max(when.timestamp() - now, 0.0), MAX_RETRY_AFTER)
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One verifying context for every call: building one loads the CA bundle (~10 ms), and an
+    SSLContext may be shared by threads."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class _GuardedTransport(httpx.HTTPTransport):
     """httpx's own transport with its connection pool rebuilt on :class:`GuardedBackend`.
 
@@ -114,11 +123,11 @@ class _GuardedTransport(httpx.HTTPTransport):
     """
 
     def __init__(self, backend: GuardedBackend) -> None:
-        super().__init__(trust_env=False, http2=False, retries=0)
+        super().__init__(verify=_ssl_context(), trust_env=False, http2=False, retries=0)
         if not isinstance(getattr(self, "_pool", None), httpcore.ConnectionPool):
             raise RuntimeError("httpx.HTTPTransport has no _pool; the webhook guard needs updating")
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=_ssl_context(),
             max_connections=1,
             network_backend=backend,
         )

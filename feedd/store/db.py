@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,10 +65,24 @@ def begin_write(engine: sa.Engine) -> Iterator[sa.Connection]:
     """A connection in a transaction that will write: on SQLite it holds the write lock from the
     start, so it never fails half-way with "database is locked" when a reader upgrades to a writer.
     """
-    with engine.connect() as conn:
+    with _writer_lock(engine), engine.connect() as conn:
         conn.execution_options(**{WRITE_OPTION: True})
         with conn.begin():
             yield conn
+
+
+_WRITER_LOCKS: dict[int, threading.Lock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def _writer_lock(engine: sa.Engine) -> threading.Lock | contextlib.nullcontext[None]:
+    """SQLite has one writer at a time. Threads of one process queue here, where the next one
+    wakes the moment the lock is free, instead of in SQLite's busy handler, which sleeps up to
+    100 ms between tries (it cost the delivery workers 20x their throughput)."""
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(id(engine), threading.Lock())
 
 
 def lock_ingest(conn: sa.Connection) -> None:
