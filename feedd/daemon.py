@@ -131,10 +131,14 @@ def _serve(engine: sa.Engine, settings: Settings) -> int:
     matcher = pipeline.prepare_subscriptions(engine, settings.subscriptions)
     log.info("Subscriptions ready", extra=fields(subscriptions=len(matcher)))
     watcher: InboxWatcher | None = None
+    workers: DeliveryWorkers | None = None
     source = DatabaseFeedSource(
         engine,
         settings.subscriptions,
-        health=lambda: {"watcher": {"ok": watcher is not None and watcher.alive()}},
+        health=lambda: {
+            "watcher": {"ok": watcher is not None and watcher.alive()},
+            "delivery": {"ok": workers is not None and workers.alive()},
+        },
     )
     feed_settings = feed_settings_for(settings)
     source.refresh()

@@ -164,6 +164,7 @@ def test_dropped_dumps_are_stored_and_archived(
     health = httpx.get(f"{daemon.url}/healthz", timeout=10)
     assert health.status_code == 200
     assert health.json()["ok"] is True
+    assert {"database", "watcher", "delivery"} <= set(health.json())
 
     assert daemon.stop() == 0
     assert daemon.logged("feedd stopped") == 1
