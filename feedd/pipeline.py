@@ -41,6 +41,7 @@ class Subscriptions:
 
     matcher: Percolator[int]
     by_id: dict[int, SubscriptionSettings]
+    immediate: frozenset[int]  # ids whose schedule is "immediate", parsed once, not per dump
 
     def __len__(self) -> int:
         return len(self.by_id)
@@ -116,7 +117,7 @@ def queue_immediate(
     now = datetime.now(UTC)
     for subscription_id, paper_ids in papers.items():
         sub = subscriptions.by_id[subscription_id]
-        if parse_schedule(sub.schedule, sub.timezone).immediate:
+        if subscription_id in subscriptions.immediate:
             queued += store.enqueue(
                 conn, subscription_id, channels_of(sub), paper_ids, kind="immediate", now=now
             )
@@ -158,7 +159,10 @@ def prepare_subscriptions(
                 backfill=True,
             )
     by_id = {synced.ids[sub.name]: sub for sub in subscriptions}
-    return Subscriptions(matcher, by_id)
+    immediate = frozenset(
+        key for key, sub in by_id.items() if parse_schedule(sub.schedule, sub.timezone).immediate
+    )
+    return Subscriptions(matcher, by_id, immediate)
 
 
 def _spec(sub: SubscriptionSettings) -> store.SubscriptionSpec:

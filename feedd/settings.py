@@ -41,6 +41,7 @@ from feedd.notify.schedule import parse_schedule
 from feedd.notify.webhook import validate_secret
 
 DEFAULT_CONFIG_PATH = Path("/etc/feedd/settings.toml")
+HTTP_URL = re.compile(r"^https?://[^/\s]+")
 SECRET_KEYS: frozenset[tuple[str, str]] = frozenset({("storage", "database_url")})
 
 # The file source's data for the load in progress; pydantic-settings builds sources from the
@@ -165,7 +166,7 @@ class HttpSettings(Section):
     @field_validator("base_url")
     @classmethod
     def _absolute_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+        if value is not None and not HTTP_URL.match(value):
             raise ValueError("must be an absolute http(s) URL such as https://papers.example.org")
         return value.rstrip("/") if value else value
 
@@ -278,7 +279,7 @@ class WebhookSettings(Section):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
+        if not HTTP_URL.match(value):
             raise ValueError("must be an http:// or https:// URL")
         return value
 
