@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -16,15 +17,12 @@ from feedd.errors import ConfigError, FeeddError
 from feedd.ingest import inbox
 from feedd.ingest.watcher import InboxWatcher
 from feedd.logs import fields
-from feedd.notify.webhook import WebhookTarget
-from feedd.notify.workers import DeliveryWorkers, WebhookSender
+from feedd.notify.channels import build_senders
+from feedd.notify.digests import DigestScheduler, digest_plans
+from feedd.notify.workers import DeliveryWorkers
 from feedd.publish import FeedSettings, Server, create_app, export_feeds
-from feedd.publish.database import (
-    DatabaseFeedSource,
-    RefreshLoop,
-    feed_settings_for,
-    paper_link,
-)
+from feedd.publish.database import DatabaseFeedSource, RefreshLoop, feed_settings_for
+from feedd.publish.unsubscribe import UnsubscribeEndpoint
 from feedd.settings import InboxSettings, Settings
 
 log = logging.getLogger("feedd")
@@ -132,12 +130,14 @@ def _serve(engine: sa.Engine, settings: Settings) -> int:
     log.info("Subscriptions ready", extra=fields(subscriptions=len(matcher)))
     watcher: InboxWatcher | None = None
     workers: DeliveryWorkers | None = None
+    scheduler: DigestScheduler | None = None
     source = DatabaseFeedSource(
         engine,
         settings.subscriptions,
         health=lambda: {
             "watcher": {"ok": watcher is not None and watcher.alive()},
             "delivery": {"ok": workers is not None and workers.alive()},
+            "scheduler": {"ok": scheduler is not None and scheduler.alive()},
         },
     )
     feed_settings = feed_settings_for(settings)
@@ -151,17 +151,29 @@ def _serve(engine: sa.Engine, settings: Settings) -> int:
     feeds_changed()
     workers = DeliveryWorkers(
         engine,
-        {"webhook": _webhook_sender(settings, feed_settings)},
+        build_senders(engine, settings, feed_settings),
         workers=settings.delivery.workers,
         retry_waits=settings.delivery.retry_waits,
     )
     workers.start()
+    scheduler = DigestScheduler(
+        engine,
+        digest_plans(matcher.by_id),
+        pipeline.receivers,
+        on_queued=workers.wake,
+    )
+    scheduler.start()
 
     def after_ingest() -> None:
         workers.wake()
         feeds_changed()
 
-    server = Server(create_app(source, feed_settings), settings.http.host, settings.http.port)
+    unsubscribe = UnsubscribeEndpoint(
+        lambda token: store.find_recipient(engine, token),
+        lambda token: store.pause_recipient(engine, token, now=datetime.now(UTC)),
+    )
+    app = create_app(source, feed_settings, unsubscribe=unsubscribe)
+    server = Server(app, settings.http.host, settings.http.port)
     server.start()
     log.info("Serving feeds", extra=fields(url=server.url, base_url=feed_settings.base_url))
     refresher = RefreshLoop(source, FEED_REFRESH_SECONDS, on_change=feeds_changed)
@@ -189,25 +201,13 @@ def _serve(engine: sa.Engine, settings: Settings) -> int:
             "file stays in the inbox for the next start",
             extra=fields(path=watcher.busy_with),
         )
+    scheduler.stop()
     workers.stop(timeout=STOP_TIMEOUT_SECONDS / 2)
     refresher.stop()
     server.stop(timeout=5)
     checkpointer.join(timeout=5)
     log.info("feedd stopped")
     return 0
-
-
-def _webhook_sender(settings: Settings, feed_settings: FeedSettings) -> WebhookSender:
-    targets = {
-        name: WebhookTarget(name, hook.url, hook.secret, hook.timeout_seconds)
-        for name, hook in settings.webhooks.items()
-    }
-    return WebhookSender(
-        targets,
-        allow_private=settings.delivery.allow_private_targets,
-        feed_url=lambda name: f"{feed_settings.base_url}/feeds/{name}.rss",
-        paper_url=lambda paper: paper_link(paper, feed_settings),
-    )
 
 
 def _checkpoint_every(engine: sa.Engine, interval: float, stop: threading.Event) -> None:

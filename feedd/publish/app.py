@@ -1,4 +1,4 @@
-"""The HTTP app: feeds, their pages, the index, OPML and /healthz.
+"""The HTTP app: feeds, their pages, the index, OPML, /healthz and e-mail unsubscribe links.
 
 Feed readers poll, and almost every poll finds nothing new, so the cached answer is the hot
 path: ``FeedApp.__call__`` serves a current cached document straight from the ASGI scope, before
@@ -24,6 +24,7 @@ from feedd.publish.cache import INDEX, OPML, DocumentCache, Key
 from feedd.publish.common import FEED_FORMATS
 from feedd.publish.document import Document, respond
 from feedd.publish.model import FeedSettings, FeedSource
+from feedd.publish.unsubscribe import UnsubscribeEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,9 @@ _FIXED_KEYS: dict[str, Key] = {"/": INDEX, "/opml": OPML}
 _MAX_LISTED_FEEDS = 100
 
 
-def create_app(source: FeedSource, settings: FeedSettings) -> Starlette:
+def create_app(
+    source: FeedSource, settings: FeedSettings, *, unsubscribe: UnsubscribeEndpoint | None = None
+) -> Starlette:
     cache = DocumentCache(source, settings)
     routes = [
         Route("/", _DocumentEndpoint(cache, settings, INDEX[1])),
@@ -44,6 +47,8 @@ def create_app(source: FeedSource, settings: FeedSettings) -> Starlette:
         ),
         Route("/feeds/{name}", _DocumentEndpoint(cache, settings, "html")),
     ]
+    if unsubscribe is not None:
+        routes.append(Route("/unsubscribe/{token}", unsubscribe, methods=["GET", "HEAD", "POST"]))
     return FeedApp(cache, routes=routes, exception_handlers={404: _no_route})
 
 
