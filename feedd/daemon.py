@@ -7,7 +7,7 @@ import queue
 import signal
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -19,7 +19,8 @@ from feedd.ingest import inbox
 from feedd.ingest.watcher import InboxWatcher
 from feedd.leader import Leadership
 from feedd.logs import fields
-from feedd.notify.channels import build_senders
+from feedd.notify.alerts import AlertReceivers, StaleInboxAlarm
+from feedd.notify.channels import build_senders, smtp_config
 from feedd.notify.digests import DigestScheduler, digest_plans
 from feedd.notify.workers import DeliveryWorkers
 from feedd.publish import FeedSettings, Server, create_app, export_feeds
@@ -174,6 +175,7 @@ class Service:
         )
         self.watcher: InboxWatcher | None = None
         self.scheduler: DigestScheduler | None = None
+        self.alarm: StaleInboxAlarm | None = None
         self._leader_lock = threading.Lock()
         self.server: Server | None = None
         self.refresher: RefreshLoop | None = None
@@ -253,11 +255,25 @@ class Service:
             )
             watcher.start()
             self.watcher = watcher
+            stale_after = inbox_settings.stale_after_seconds
+            if stale_after is not None:
+                smtp = smtp_config(self.settings.smtp) if self.settings.smtp else None
+                alarm = StaleInboxAlarm(
+                    self.engine,
+                    timedelta(seconds=stale_after),
+                    AlertReceivers(self.settings, smtp),
+                    inbox=str(inbox_settings.path),
+                )
+                alarm.start()
+                self.alarm = alarm
 
     def _stop_leading(self) -> None:
         with self._leader_lock:
             watcher, self.watcher = self.watcher, None
             scheduler, self.scheduler = self.scheduler, None
+            alarm, self.alarm = self.alarm, None
+            if alarm is not None:
+                alarm.stop()
             if watcher is not None and not watcher.stop(timeout=STOP_TIMEOUT_SECONDS):
                 log.warning(
                     "The file in hand did not finish in time; its transaction is abandoned "

@@ -127,6 +127,30 @@ class InboxSettings(Section):
     poll_interval_seconds: float = Field(
         default=1.0, gt=0, le=600, description="How often the folder is polled when polling = true."
     )
+    stale_after: str | None = Field(
+        default="36h",
+        description=(
+            "When no new dump has been stored for this long, log a warning and send one notice "
+            'to the [alerts] receivers (a duration such as 36h, or "off").'
+        ),
+    )
+
+    @field_validator("stale_after")
+    @classmethod
+    def _stale_duration(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() == "off":
+            return None
+        try:
+            seconds = duration_seconds(value)
+        except ValueError:
+            raise ValueError('must be a duration such as 36h, or "off"') from None
+        if seconds < 1:
+            raise ValueError("must be at least 1s")
+        return value
+
+    @property
+    def stale_after_seconds(self) -> float | None:
+        return duration_seconds(self.stale_after) if self.stale_after else None
 
     @property
     def archive(self) -> Path:
@@ -372,6 +396,36 @@ class SmtpSettings(Section):
         return self.domain or parseaddr(self.from_address)[1].rpartition("@")[2]
 
 
+class AlertsSettings(Section):
+    webhooks: list[str] = Field(
+        default_factory=list, description="Names of [webhooks.<name>] tables that get alerts."
+    )
+    email_to: list[str] = Field(
+        default_factory=list, description="Addresses that get alerts (needs [smtp])."
+    )
+    apprise_urls: list[str] = Field(
+        default_factory=list, description="Apprise URLs that get alerts."
+    )
+
+    @field_validator("email_to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not EMAIL.match(address):
+                raise ValueError(f"{address!r} is not an e-mail address")
+        return value
+
+    @field_validator("apprise_urls")
+    @classmethod
+    def _apprise_urls(cls, value: list[str]) -> list[str]:
+        for number, url in enumerate(value, 1):
+            try:
+                validate_apprise_url(url)
+            except ValueError as exc:
+                raise ValueError(f"URL #{number} ({masked_url(url)}) {exc}") from None
+        return value
+
+
 class LogSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Least severe log level written to stdout."
@@ -490,6 +544,10 @@ class Settings(BaseSettings):
     smtp: SmtpSettings | None = Field(
         default=None, description="The SMTP server for e-mail; needed by email_to."
     )
+    alerts: AlertsSettings = Field(
+        default_factory=AlertsSettings,
+        description="Where feedd's own alerts go (a stale inbox), besides the log.",
+    )
     log: LogSettings = Field(default_factory=LogSettings, description="Logging to stdout.")
     subscriptions: list[SubscriptionSettings] = Field(
         default_factory=list, description="What to match and where to deliver it."
@@ -514,6 +572,17 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"subscription {sub.name!r} sends e-mail (email_to), but there is no [smtp] "
                     "table; add one with host and from_address"
+                )
+        if self.alerts.email_to and self.smtp is None:
+            raise ValueError(
+                "[alerts] email_to needs an [smtp] table; add one with host and from_address"
+            )
+        for name in self.alerts.webhooks:
+            if name not in self.webhooks:
+                known = ", ".join(sorted(self.webhooks)) or "none defined"
+                raise ValueError(
+                    f"[alerts] webhooks names {name!r}, which has no [webhooks.{name}] table "
+                    f"(webhooks: {known})"
                 )
         return self
 
@@ -714,7 +783,11 @@ def _describe(exc: ValidationError, path: Path | None, data: dict[str, Any]) -> 
             f"settings: unknown key {name}{origin} (or {env}); "
             "settings.example.toml lists every key"
         )
-    secret = (section, key) in SECRET_KEYS or (section == "webhooks" and key.endswith("secret"))
+    secret = (
+        (section, key) in SECRET_KEYS
+        or (section == "webhooks" and key.endswith("secret"))
+        or key.startswith("apprise_urls")
+    )
     value = "****" if secret else repr(error.get("input"))
     return f"settings: {name} = {value}{origin}: {message}{more}"
 
@@ -743,7 +816,7 @@ def masked(settings: Settings) -> dict[str, Any]:
     )
     for table in data["webhooks"].values():
         table["secret"] = "****"
-    for sub in data["subscriptions"]:
+    for sub in [*data["subscriptions"], data["alerts"]]:
         sub["apprise_urls"] = [masked_url(url) for url in sub["apprise_urls"]]
     if data["smtp"] and data["smtp"]["password"]:
         data["smtp"]["password"] = "****"

@@ -6,6 +6,7 @@ never sessions. Database failures surface as ``feedd.errors.StorageError``.
 
 from __future__ import annotations
 
+from feedd.store.alerts import get_alert_state, last_ingest_at, set_alert_state
 from feedd.store.db import WRITE_OPTION, begin_write, checkpoint, make_engine, storage_errors
 from feedd.store.dumps import (
     DumpInfo,
@@ -84,10 +85,12 @@ __all__ = [
     "enqueue",
     "find_ingested_dump",
     "find_recipient",
+    "get_alert_state",
     "get_paper",
     "get_papers",
     "head_revision",
     "iter_papers",
+    "last_ingest_at",
     "list_deliveries",
     "list_dumps",
     "list_papers",
@@ -108,6 +111,7 @@ __all__ = [
     "release",
     "resume_recipient",
     "retry_delivery",
+    "set_alert_state",
     "storage_errors",
     "store_dump",
     "store_dump_in",

@@ -222,3 +222,12 @@ email_recipients = sa.Table(
     sa.Column("paused_at", UTCDateTime),
     sa.UniqueConstraint("subscription_id", "address"),
 )
+
+# feedd's own alerts (a stale inbox): what each last reported, so a restart does not repeat it.
+alert_state = sa.Table(
+    "alert_state",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
