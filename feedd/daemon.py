@@ -16,6 +16,7 @@ from feedd.errors import ConfigError, FeeddError
 from feedd.ingest import inbox
 from feedd.ingest.watcher import InboxWatcher
 from feedd.logs import fields
+from feedd.metrics import Metrics
 from feedd.notify.webhook import WebhookTarget
 from feedd.notify.workers import DeliveryWorkers, WebhookSender
 from feedd.publish import FeedSettings, Server, create_app, export_feeds
@@ -149,11 +150,13 @@ def _serve(engine: sa.Engine, settings: Settings) -> int:
             _export(source, feed_settings, settings.feeds.output_dir)
 
     feeds_changed()
+    metrics = Metrics(engine)
     workers = DeliveryWorkers(
         engine,
         {"webhook": _webhook_sender(settings, feed_settings)},
         workers=settings.delivery.workers,
         retry_waits=settings.delivery.retry_waits,
+        on_sent=metrics.observe_delivery,
     )
     workers.start()
 
@@ -161,7 +164,8 @@ def _serve(engine: sa.Engine, settings: Settings) -> int:
         workers.wake()
         feeds_changed()
 
-    server = Server(create_app(source, feed_settings), settings.http.host, settings.http.port)
+    app = create_app(source, feed_settings, metrics=metrics)
+    server = Server(app, settings.http.host, settings.http.port)
     server.start()
     log.info("Serving feeds", extra=fields(url=server.url, base_url=feed_settings.base_url))
     refresher = RefreshLoop(source, FEED_REFRESH_SECONDS, on_change=feeds_changed)

@@ -31,6 +31,8 @@ from feedd.store.outbox import (
     retry_delivery,
 )
 from feedd.store.papers import StoredPaper, count_papers, get_paper, get_papers, list_papers
+from feedd.store.probe import Answer, SharedRead, limit_statements, ping
+from feedd.store.stats import CHANNEL_KINDS, DatabaseCounts, channel_kind, database_counts
 from feedd.store.subscriptions import (
     MatchRow,
     StoredSubscription,
@@ -46,11 +48,15 @@ from feedd.store.subscriptions import (
 from feedd.store.upsert import store_dump, store_dump_in
 
 __all__ = [
+    "CHANNEL_KINDS",
     "WRITE_OPTION",
+    "Answer",
+    "DatabaseCounts",
     "Delivery",
     "DumpInfo",
     "FeedItem",
     "MatchRow",
+    "SharedRead",
     "StoreOutcome",
     "StoredDump",
     "StoredPaper",
@@ -60,11 +66,13 @@ __all__ = [
     "all_items",
     "begin_write",
     "change_marker",
+    "channel_kind",
     "checkpoint",
     "claim_due",
     "close_digest_window",
     "count_papers",
     "current_revision",
+    "database_counts",
     "digest_delivered_until",
     "enqueue",
     "find_ingested_dump",
@@ -72,6 +80,7 @@ __all__ = [
     "get_papers",
     "head_revision",
     "iter_papers",
+    "limit_statements",
     "list_deliveries",
     "list_dumps",
     "list_papers",
@@ -82,6 +91,7 @@ __all__ = [
     "newest_papers",
     "outbox_depth",
     "papers_by_id",
+    "ping",
     "record_dump",
     "record_matches",
     "release",
