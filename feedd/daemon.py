@@ -19,6 +19,7 @@ from feedd.ingest import inbox
 from feedd.ingest.watcher import InboxWatcher
 from feedd.leader import Leadership
 from feedd.logs import fields
+from feedd.metrics import Metrics
 from feedd.notify.alerts import AlertReceivers, StaleInboxAlarm
 from feedd.notify.channels import build_senders, smtp_config
 from feedd.notify.digests import DigestScheduler, digest_plans
@@ -161,11 +162,13 @@ class Service:
         log.info("Subscriptions ready", extra=fields(subscriptions=len(self.subscriptions)))
         self.feed_settings = feed_settings_for(settings)
         self.source = DatabaseFeedSource(engine, settings.subscriptions, health=self._health)
+        self.metrics = Metrics(engine)
         self.workers = DeliveryWorkers(
             engine,
             build_senders(engine, settings, self.feed_settings),
             workers=settings.delivery.workers,
             retry_waits=settings.delivery.retry_waits,
+            on_sent=self.metrics.observe_delivery,
         )
         self.handler = DumpHandler(
             engine, settings.inbox, self.subscriptions, after_ingest=self._after_ingest
@@ -192,7 +195,9 @@ class Service:
             lambda token: store.find_recipient(self.engine, token),
             lambda token: store.pause_recipient(self.engine, token, now=datetime.now(UTC)),
         )
-        app = create_app(self.source, self.feed_settings, unsubscribe=unsubscribe)
+        app = create_app(
+            self.source, self.feed_settings, metrics=self.metrics, unsubscribe=unsubscribe
+        )
         self.server = Server(app, self.settings.http.host, self.settings.http.port)
         self.server.start()
         log.info(

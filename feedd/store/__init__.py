@@ -36,6 +36,7 @@ from feedd.store.outbox import (
     retry_delivery,
 )
 from feedd.store.papers import StoredPaper, count_papers, get_paper, get_papers, list_papers
+from feedd.store.probe import Answer, SharedRead, limit_statements, ping
 from feedd.store.recipients import (
     Recipient,
     find_recipient,
@@ -44,6 +45,7 @@ from feedd.store.recipients import (
     recipient,
     resume_recipient,
 )
+from feedd.store.stats import CHANNEL_KINDS, DatabaseCounts, channel_kind, database_counts
 from feedd.store.subscriptions import (
     MatchRow,
     StoredSubscription,
@@ -59,12 +61,16 @@ from feedd.store.subscriptions import (
 from feedd.store.upsert import store_dump, store_dump_in
 
 __all__ = [
+    "CHANNEL_KINDS",
     "WRITE_OPTION",
+    "Answer",
+    "DatabaseCounts",
     "Delivery",
     "DumpInfo",
     "FeedItem",
     "MatchRow",
     "Recipient",
+    "SharedRead",
     "StoreOutcome",
     "StoredDump",
     "StoredPaper",
@@ -74,11 +80,13 @@ __all__ = [
     "all_items",
     "begin_write",
     "change_marker",
+    "channel_kind",
     "checkpoint",
     "claim_due",
     "close_digest_window",
     "count_papers",
     "current_revision",
+    "database_counts",
     "digest_delivered_until",
     "digest_windows_of",
     "drop_digest_windows",
@@ -91,6 +99,7 @@ __all__ = [
     "head_revision",
     "iter_papers",
     "last_ingest_at",
+    "limit_statements",
     "list_deliveries",
     "list_dumps",
     "list_papers",
@@ -105,6 +114,7 @@ __all__ = [
     "papers_by_id",
     "pause_recipient",
     "paused_addresses",
+    "ping",
     "recipient",
     "record_dump",
     "record_matches",
