@@ -184,10 +184,12 @@ class Service:
         self.refresher: RefreshLoop | None = None
         self.checkpointer: threading.Thread | None = None
         self.pinger: WatchdogPinger | None = None
+        self.exporter = Exporter(lambda: self._export_now())
 
     # --- start and stop ---------------------------------------------------------------------
 
     def start(self) -> None:
+        self.exporter.start()
         self.source.refresh()
         self._feeds_changed()
         self.workers.start()
@@ -229,6 +231,7 @@ class Service:
         self.workers.stop(timeout=STOP_TIMEOUT_SECONDS / 2)
         if self.refresher is not None:
             self.refresher.stop()
+        self.exporter.stop()
         if self.server is not None:
             self.server.stop(timeout=5)
         if self.checkpointer is not None:
@@ -350,7 +353,12 @@ class Service:
     def _feeds_changed(self) -> None:
         self.source.refresh()
         if self.settings.feeds.output_dir is not None:
-            _export(self.source, self.feed_settings, self.settings.feeds.output_dir)
+            self.exporter.request()
+
+    def _export_now(self) -> None:
+        folder = self.settings.feeds.output_dir
+        if folder is not None:
+            _export(self.source, self.feed_settings, folder)
 
     def _role(self) -> str:
         return "leader" if self.leadership.is_leader else "follower"
@@ -391,6 +399,39 @@ def _checkpoint_every(engine: sa.Engine, interval: float, stop: threading.Event)
             store.checkpoint(engine)
         except FeeddError as exc:
             log.warning("Unable to checkpoint the database", extra=fields(error=exc.message))
+
+
+class Exporter:
+    """Writes the static feeds on a thread of its own, so an ingest never waits for them;
+    requests made while a write is running are folded into one more write."""
+
+    def __init__(self, export: Callable[[], None]) -> None:
+        self._export = export
+        self._wanted = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="feed-export", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request(self) -> None:
+        self._wanted.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wanted.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            if self._stopping.is_set():
+                return
+            self._wanted.clear()
+            try:
+                self._export()
+            except Exception:  # the next request tries again
+                log.exception("Unable to write the static feeds")
 
 
 def _export(source: DatabaseFeedSource, feed_settings: FeedSettings, folder: Path) -> None:
