@@ -509,12 +509,16 @@ def check_config(ctx: click.Context) -> None:
 
 
 def _without_none(data: dict[str, Any]) -> dict[str, Any]:
-    """TOML has no null; leave unset keys out."""
-    return {
-        key: _without_none(value) if isinstance(value, dict) else value
-        for key, value in data.items()
-        if value is not None
-    }
+    """TOML has no null; leave unset keys out, also in the tables of arrays of tables."""
+    return {key: _clean(value) for key, value in data.items() if value is not None}
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _without_none(value)
+    if isinstance(value, list):
+        return [_clean(item) for item in value]
+    return value
 
 
 def main(argv: list[str] | None = None) -> None:
