@@ -24,9 +24,10 @@ from feedd import __version__, pipeline, store
 from feedd.errors import FeeddError, UsageError
 from feedd.match import MatchResult, Percolator, Query, QueryError, analyze, compile_query
 from feedd.match.analysis import fold, words
+from feedd.notify import channels
 from feedd.publish import ALL_FEED, FeedInfo, export_feeds, render_opml
 from feedd.publish.database import DatabaseFeedSource, feed_settings_for
-from feedd.settings import Settings, config_path, load_settings, masked
+from feedd.settings import Settings, config_path, load_settings, masked, masked_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 _WORD = re.compile(r"[^\W_]+")  # close enough to feedd.match.analysis for highlighting
@@ -345,6 +346,20 @@ def _highlight(text: str, matched: tuple[str, ...]) -> str:
     )
 
 
+@subs.command("resume")
+@config_option
+@click.argument("name")
+@click.argument("address")
+@click.pass_context
+def subs_resume(ctx: click.Context, name: str, address: str) -> None:
+    """E-mail ADDRESS again for subscription NAME after it used an unsubscribe link."""
+    with _engine(_settings(ctx)) as engine:
+        resumed = store.resume_recipient(engine, name, address)
+    if not resumed:
+        raise UsageError(f"{address} has not unsubscribed from {name!r}; nothing to resume")
+    click.echo(f"{address} gets e-mail for {name!r} again, from the next delivery on")
+
+
 @subs.command("explain")
 @click.argument("query")
 def subs_explain(query: str) -> None:
@@ -429,6 +444,32 @@ def deliveries_retry(ctx: click.Context, ref: str) -> None:
     if row is None:
         raise UsageError(f"no delivery {ref!r}; 'feedd deliveries list' shows them")
     click.echo(f"{row.delivery_id} is due again; a running feedd sends it within seconds")
+
+
+@deliveries.command("test")
+@config_option
+@click.argument("channel")
+@click.pass_context
+def deliveries_test(ctx: click.Context, channel: str) -> None:
+    """Send a sample delivery to CHANNEL now, to check a webhook, SMTP or Apprise setup.
+
+    CHANNEL is webhook:NAME (or a webhook's name), email:ADDRESS (or an address), or an Apprise
+    URL. The sample carries the newest stored paper (a built-in one when there is none); it is
+    not written to the outbox and not retried.
+    """
+    settings = _settings(ctx)
+    try:
+        resolved = channels.resolve_test_channel(settings, channel)
+    except ValueError as exc:
+        raise UsageError(f"deliveries test {channel!r}: {exc}") from None
+    shown = "apprise:" + masked_url(channel) if resolved.startswith("apprise-url:") else resolved
+    with _engine(settings) as engine:
+        outcome = channels.send_test(engine, settings, feed_settings_for(settings), resolved)
+    if not outcome.ok:
+        kind = "permanent" if outcome.permanent else "transient (would be retried)"
+        click.echo(f"feedd: {shown}: sending failed, {kind}: {outcome.error}", err=True)
+        raise click.exceptions.Exit(1)
+    click.echo(f"{shown}: the sample delivery was accepted")
 
 
 @cli.group()

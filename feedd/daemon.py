@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -15,17 +17,18 @@ from feedd import __version__, logs, pipeline, store
 from feedd.errors import ConfigError, FeeddError
 from feedd.ingest import inbox
 from feedd.ingest.watcher import InboxWatcher
+from feedd.leader import Leadership
 from feedd.logs import fields
-from feedd.notify.webhook import WebhookTarget
-from feedd.notify.workers import DeliveryWorkers, WebhookSender
+from feedd.metrics import Metrics
+from feedd.notify.alerts import AlertReceivers, StaleInboxAlarm
+from feedd.notify.channels import build_senders, smtp_config
+from feedd.notify.digests import DigestScheduler, digest_plans
+from feedd.notify.workers import DeliveryWorkers
 from feedd.publish import FeedSettings, Server, create_app, export_feeds
-from feedd.publish.database import (
-    DatabaseFeedSource,
-    RefreshLoop,
-    feed_settings_for,
-    paper_link,
-)
-from feedd.settings import InboxSettings, Settings
+from feedd.publish.database import DatabaseFeedSource, RefreshLoop, feed_settings_for
+from feedd.publish.unsubscribe import UnsubscribeEndpoint
+from feedd.sdnotify import Notifier, WatchdogPinger, start_watchdog
+from feedd.settings import InboxSettings, Settings, load_settings
 
 log = logging.getLogger("feedd")
 
@@ -114,100 +117,271 @@ def run(settings: Settings, config_file: Path | None) -> int:
     engine = store.make_engine(settings.storage.database_url)
     try:
         store.upgrade(engine)
-        return _serve(engine, settings)
+        return _serve(engine, settings, config_file)
     finally:
         engine.dispose()
 
 
-def _serve(engine: sa.Engine, settings: Settings) -> int:
-    stop = threading.Event()
+def _serve(engine: sa.Engine, settings: Settings, config_file: Path | None) -> int:
+    service = Service(engine, settings, config_file)
+    signals: queue.SimpleQueue[signal.Signals] = queue.SimpleQueue()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("Stopping", extra=fields(signal=signal.Signals(signum).name))
-        stop.set()
+        signals.put(signal.Signals(signum))  # handled in the main loop, not in the handler
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    matcher = pipeline.prepare_subscriptions(engine, settings.subscriptions)
-    log.info("Subscriptions ready", extra=fields(subscriptions=len(matcher)))
-    watcher: InboxWatcher | None = None
-    workers: DeliveryWorkers | None = None
-    source = DatabaseFeedSource(
-        engine,
-        settings.subscriptions,
-        health=lambda: {
-            "watcher": {"ok": watcher is not None and watcher.alive()},
-            "delivery": {"ok": workers is not None and workers.alive()},
-        },
-    )
-    feed_settings = feed_settings_for(settings)
-    source.refresh()
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    service.start()
+    while True:
+        try:
+            signum = signals.get(timeout=0.5)  # a timed wait keeps signals responsive
+        except queue.Empty:
+            continue
+        if signum == signal.SIGHUP:
+            service.reload()
+            continue
+        log.info("Stopping", extra=fields(signal=signum.name))
+        service.stop()
+        return 0
 
-    def feeds_changed() -> None:
-        source.refresh()
-        if settings.feeds.output_dir is not None:
-            _export(source, feed_settings, settings.feeds.output_dir)
 
-    feeds_changed()
-    workers = DeliveryWorkers(
-        engine,
-        {"webhook": _webhook_sender(settings, feed_settings)},
-        workers=settings.delivery.workers,
-        retry_waits=settings.delivery.retry_waits,
-    )
-    workers.start()
+class Service:
+    """The stages of ``feedd run`` and their order.
 
-    def after_ingest() -> None:
-        workers.wake()
-        feeds_changed()
+    Every process serves HTTP and sends deliveries; the leader (see feedd.leader) also watches
+    the inbox and runs the digest scheduler. systemd hears READY=1 once all of that is up.
+    """
 
-    server = Server(create_app(source, feed_settings), settings.http.host, settings.http.port)
-    server.start()
-    log.info("Serving feeds", extra=fields(url=server.url, base_url=feed_settings.base_url))
-    refresher = RefreshLoop(source, FEED_REFRESH_SECONDS, on_change=feeds_changed)
-    refresher.start()
-    checkpointer = threading.Thread(
-        target=_checkpoint_every, args=(engine, CHECKPOINT_SECONDS, stop), daemon=True
-    )
-    checkpointer.start()
-    watcher = InboxWatcher(
-        settings.inbox.path,
-        DumpHandler(engine, settings.inbox, matcher, after_ingest=after_ingest),
-        settle_seconds=settings.inbox.settle_seconds,
-        rescan_seconds=settings.inbox.rescan_seconds,
-        polling=settings.inbox.polling,
-        poll_interval_seconds=settings.inbox.poll_interval_seconds,
-    )
-    watcher.start()
-    log.info("feedd is running", extra=fields(watching=settings.inbox.path))
-    # A timed wait keeps the main thread responsive to signals on every platform.
-    while not stop.wait(0.5):
-        pass
-    if not watcher.stop(timeout=STOP_TIMEOUT_SECONDS):
-        log.warning(
-            "The file in hand did not finish in time; its transaction is abandoned and the "
-            "file stays in the inbox for the next start",
-            extra=fields(path=watcher.busy_with),
+    def __init__(self, engine: sa.Engine, settings: Settings, config_file: Path | None) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.config_file = config_file
+        self.notifier = Notifier.from_environment()
+        self.stopping = threading.Event()
+        self.subscriptions = pipeline.prepare_subscriptions(engine, settings.subscriptions)
+        log.info("Subscriptions ready", extra=fields(subscriptions=len(self.subscriptions)))
+        self.feed_settings = feed_settings_for(settings)
+        self.source = DatabaseFeedSource(engine, settings.subscriptions, health=self._health)
+        self.metrics = Metrics(engine)
+        self.workers = DeliveryWorkers(
+            engine,
+            build_senders(engine, settings, self.feed_settings),
+            workers=settings.delivery.workers,
+            retry_waits=settings.delivery.retry_waits,
+            on_sent=self.metrics.observe_delivery,
         )
-    workers.stop(timeout=STOP_TIMEOUT_SECONDS / 2)
-    refresher.stop()
-    server.stop(timeout=5)
-    checkpointer.join(timeout=5)
-    log.info("feedd stopped")
-    return 0
+        self.handler = DumpHandler(
+            engine, settings.inbox, self.subscriptions, after_ingest=self._after_ingest
+        )
+        self.leadership = Leadership(
+            engine, on_elected=self._start_leading, on_deposed=self._stop_leading
+        )
+        self.watcher: InboxWatcher | None = None
+        self.scheduler: DigestScheduler | None = None
+        self.alarm: StaleInboxAlarm | None = None
+        self._leader_lock = threading.Lock()
+        self.server: Server | None = None
+        self.refresher: RefreshLoop | None = None
+        self.checkpointer: threading.Thread | None = None
+        self.pinger: WatchdogPinger | None = None
+
+    # --- start and stop ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.source.refresh()
+        self._feeds_changed()
+        self.workers.start()
+        unsubscribe = UnsubscribeEndpoint(
+            lambda token: store.find_recipient(self.engine, token),
+            lambda token: store.pause_recipient(self.engine, token, now=datetime.now(UTC)),
+        )
+        app = create_app(
+            self.source, self.feed_settings, metrics=self.metrics, unsubscribe=unsubscribe
+        )
+        self.server = Server(app, self.settings.http.host, self.settings.http.port)
+        self.server.start()
+        log.info(
+            "Serving feeds",
+            extra=fields(url=self.server.url, base_url=self.feed_settings.base_url),
+        )
+        self.refresher = RefreshLoop(self.source, FEED_REFRESH_SECONDS, self._feeds_changed)
+        self.refresher.start()
+        self.checkpointer = threading.Thread(
+            target=_checkpoint_every,
+            args=(self.engine, CHECKPOINT_SECONDS, self.stopping),
+            name="checkpoint",
+            daemon=True,
+        )
+        self.checkpointer.start()
+        self.leadership.start()  # a lone process leads now: its start-up scan is done on return
+        role = "leader" if self.leadership.is_leader else "follower"
+        log.info("feedd is running", extra=fields(role=role, watching=self.settings.inbox.path))
+        self.notifier.ready(status=self._status())
+        self.pinger = start_watchdog(self.notifier, lambda: self.source.health()["ok"] is True)
+
+    def stop(self) -> None:
+        """Stop taking files and deliveries; finish or release what is in flight."""
+        self.notifier.stopping(status="Stopping")
+        self.stopping.set()
+        if self.pinger is not None:
+            self.pinger.stop(timeout=5)
+        self.leadership.stop()  # stops the watcher and the scheduler, then frees the lock
+        self.workers.stop(timeout=STOP_TIMEOUT_SECONDS / 2)
+        if self.refresher is not None:
+            self.refresher.stop()
+        if self.server is not None:
+            self.server.stop(timeout=5)
+        if self.checkpointer is not None:
+            self.checkpointer.join(timeout=5)
+        self.notifier.close()
+        log.info("feedd stopped")
+
+    # --- leading ------------------------------------------------------------------------------
+
+    def _start_leading(self) -> None:
+        with self._leader_lock:
+            prepare_folders(self.settings.inbox)
+            scheduler = DigestScheduler(
+                self.engine,
+                digest_plans(self.subscriptions.by_id),
+                pipeline.receivers,
+                on_queued=self.workers.wake,
+            )
+            scheduler.start()
+            self.scheduler = scheduler
+            inbox_settings = self.settings.inbox
+            watcher = InboxWatcher(
+                inbox_settings.path,
+                self.handler,
+                settle_seconds=inbox_settings.settle_seconds,
+                rescan_seconds=inbox_settings.rescan_seconds,
+                polling=inbox_settings.polling,
+                poll_interval_seconds=inbox_settings.poll_interval_seconds,
+            )
+            watcher.start()
+            self.watcher = watcher
+            stale_after = inbox_settings.stale_after_seconds
+            if stale_after is not None:
+                smtp = smtp_config(self.settings.smtp) if self.settings.smtp else None
+                alarm = StaleInboxAlarm(
+                    self.engine,
+                    timedelta(seconds=stale_after),
+                    AlertReceivers(self.settings, smtp),
+                    inbox=str(inbox_settings.path),
+                )
+                alarm.start()
+                self.alarm = alarm
+
+    def _stop_leading(self) -> None:
+        with self._leader_lock:
+            watcher, self.watcher = self.watcher, None
+            scheduler, self.scheduler = self.scheduler, None
+            alarm, self.alarm = self.alarm, None
+            if alarm is not None:
+                alarm.stop()
+            if watcher is not None and not watcher.stop(timeout=STOP_TIMEOUT_SECONDS):
+                log.warning(
+                    "The file in hand did not finish in time; its transaction is abandoned "
+                    "and the file stays in the inbox for the next start",
+                    extra=fields(path=watcher.busy_with),
+                )
+            if scheduler is not None:
+                scheduler.stop()
+
+    # --- reload -------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """SIGHUP: read the settings again; swap in the new ones only if all of them are valid."""
+        self.notifier.reloading(status="Reloading the settings")
+        log.info("Reloading the settings", extra=fields(config=self.config_file or "defaults"))
+        try:
+            new = self._load_new_settings()
+        except FeeddError as exc:
+            log.error(
+                "Settings not reloaded; the running ones stay in force",
+                extra=fields(error=exc.message),
+            )
+            self.notifier.ready(status=self._status())
+            return
+        self.settings = new
+        log.info(
+            "Settings reloaded",
+            extra=fields(subscriptions=len(self.subscriptions), role=self._role()),
+        )
+        self.notifier.ready(status=self._status())
+
+    def _load_new_settings(self) -> Settings:
+        new = load_settings(self.config_file)
+        for section in _RESTART_ONLY:
+            if getattr(new, section) != getattr(self.settings, section):
+                log.warning(
+                    "A changed section takes effect only after a restart",
+                    extra=fields(section=f"[{section}]"),
+                )
+                new = new.model_copy(update={section: getattr(self.settings, section)})
+        old_delivery, new_delivery = self.settings.delivery, new.delivery
+        if (new_delivery.workers, new_delivery.retry_schedule) != (
+            old_delivery.workers,
+            old_delivery.retry_schedule,
+        ):
+            log.warning(
+                "[delivery] workers and retry_schedule take effect only after a restart",
+            )
+        subscriptions = pipeline.prepare_subscriptions(self.engine, new.subscriptions)
+        feed_settings = feed_settings_for(new)
+        senders = build_senders(self.engine, new, feed_settings)
+        # Everything is built: swap it in, each piece one assignment.
+        self.subscriptions = subscriptions
+        self.handler.subscriptions = subscriptions
+        self.workers.senders = senders
+        self.source.set_subscriptions(new.subscriptions)
+        with self._leader_lock:
+            if self.scheduler is not None:
+                self.scheduler.replace(digest_plans(subscriptions.by_id))
+        self._feeds_changed()
+        return new
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _after_ingest(self) -> None:
+        self.workers.wake()
+        self._feeds_changed()
+
+    def _feeds_changed(self) -> None:
+        self.source.refresh()
+        if self.settings.feeds.output_dir is not None:
+            _export(self.source, self.feed_settings, self.settings.feeds.output_dir)
+
+    def _role(self) -> str:
+        return "leader" if self.leadership.is_leader else "follower"
+
+    def _status(self) -> str:
+        watcher = self.watcher
+        if self.leadership.is_leader and watcher is not None:
+            return (
+                f"Leading: watching {self.settings.inbox.path} ({watcher.found_at_start} "
+                f"file(s) waiting at start-up); serving {self._url()}"
+            )
+        return f"Following: serving {self._url()} and sending deliveries"
+
+    def _url(self) -> str:
+        return self.server.url if self.server is not None else "nothing yet"
+
+    def _health(self) -> dict[str, object]:
+        leader = self.leadership.is_leader
+        watcher, scheduler = self.watcher, self.scheduler
+        return {
+            "role": "leader" if leader else "follower",
+            "watcher": {"ok": not leader or (watcher is not None and watcher.alive())},
+            "scheduler": {"ok": not leader or (scheduler is not None and scheduler.alive())},
+            "delivery": {"ok": self.workers.alive()},
+            "leadership": {"ok": self.leadership.alive()},
+        }
 
 
-def _webhook_sender(settings: Settings, feed_settings: FeedSettings) -> WebhookSender:
-    targets = {
-        name: WebhookTarget(name, hook.url, hook.secret, hook.timeout_seconds)
-        for name, hook in settings.webhooks.items()
-    }
-    return WebhookSender(
-        targets,
-        allow_private=settings.delivery.allow_private_targets,
-        feed_url=lambda name: f"{feed_settings.base_url}/feeds/{name}.rss",
-        paper_url=lambda paper: paper_link(paper, feed_settings),
-    )
+# Sections a running process cannot switch: the database it holds, the socket it listens on,
+# the folders it watches and its log set-up.
+_RESTART_ONLY = ("storage", "http", "inbox", "log")
 
 
 def _checkpoint_every(engine: sa.Engine, interval: float, stop: threading.Event) -> None:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from feedd import parse, store
 from feedd.errors import DumpRejected
 from feedd.match import Percolator, analyze, compile_query, document_frequencies
+from feedd.notify.channels import channels_of
 from feedd.notify.schedule import parse_schedule
 from feedd.settings import SubscriptionSettings
 
@@ -45,11 +46,6 @@ class Subscriptions:
 
     def __len__(self) -> int:
         return len(self.by_id)
-
-
-def channels_of(sub: SubscriptionSettings) -> list[str]:
-    """The outbox channel names of a subscription's receivers."""
-    return [f"webhook:{name}" for name in sub.webhooks] + [f"email:{to}" for to in sub.email_to]
 
 
 def ingest_file(
@@ -116,12 +112,22 @@ def queue_immediate(
     queued: list[str] = []
     now = datetime.now(UTC)
     for subscription_id, paper_ids in papers.items():
-        sub = subscriptions.by_id[subscription_id]
         if subscription_id in subscriptions.immediate:
+            channels = receivers(conn, subscription_id, subscriptions.by_id[subscription_id])
             queued += store.enqueue(
-                conn, subscription_id, channels_of(sub), paper_ids, kind="immediate", now=now
+                conn, subscription_id, channels, paper_ids, kind="immediate", now=now
             )
     return queued
+
+
+def receivers(conn: sa.Connection, subscription_id: int, sub: SubscriptionSettings) -> list[str]:
+    """The channels a delivery for this subscription goes to now: every receiver in the
+    settings but the addresses that unsubscribed."""
+    channels = channels_of(sub)
+    if sub.email_to:
+        paused = {f"email:{address}" for address in store.paused_addresses(conn, subscription_id)}
+        channels = [channel for channel in channels if channel not in paused]
+    return channels
 
 
 def _matches(

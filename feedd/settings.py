@@ -19,6 +19,7 @@ import contextvars
 import os
 import re
 import tomllib
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -37,12 +38,17 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from feedd.errors import ConfigError
 from feedd.match import QueryError, compile_query
+from feedd.notify.apprise_channel import validate_apprise_url
 from feedd.notify.schedule import parse_schedule
 from feedd.notify.webhook import validate_secret
 
 DEFAULT_CONFIG_PATH = Path("/etc/feedd/settings.toml")
 HTTP_URL = re.compile(r"^https?://[^/\s]+")
-SECRET_KEYS: frozenset[tuple[str, str]] = frozenset({("storage", "database_url")})
+EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
+DOMAIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+SECRET_KEYS: frozenset[tuple[str, str]] = frozenset(
+    {("storage", "database_url"), ("smtp", "password")}
+)
 
 # The file source's data for the load in progress; pydantic-settings builds sources from the
 # class, so the per-call data travels in a context variable rather than a global.
@@ -121,6 +127,30 @@ class InboxSettings(Section):
     poll_interval_seconds: float = Field(
         default=1.0, gt=0, le=600, description="How often the folder is polled when polling = true."
     )
+    stale_after: str | None = Field(
+        default="36h",
+        description=(
+            "When no new dump has been stored for this long, log a warning and send one notice "
+            'to the [alerts] receivers (a duration such as 36h, or "off").'
+        ),
+    )
+
+    @field_validator("stale_after")
+    @classmethod
+    def _stale_duration(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() == "off":
+            return None
+        try:
+            seconds = duration_seconds(value)
+        except ValueError:
+            raise ValueError('must be a duration such as 36h, or "off"') from None
+        if seconds < 1:
+            raise ValueError("must be at least 1s")
+        return value
+
+    @property
+    def stale_after_seconds(self) -> float | None:
+        return duration_seconds(self.stale_after) if self.stale_after else None
 
     @property
     def archive(self) -> Path:
@@ -290,6 +320,112 @@ class WebhookSettings(Section):
         return value
 
 
+_DEFAULT_SMTP_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+
+
+class SmtpSettings(Section):
+    host: str = Field(description="The SMTP server that sends e-mail digests.")
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Its port; default: 587 for starttls, 465 for tls, 25 for none.",
+    )
+    security: Literal["starttls", "tls", "none"] = Field(
+        default="starttls",
+        description=(
+            "starttls (upgrade a plain connection, port 587), tls (implicit TLS, port 465) or "
+            "none (plain text; only for a relay on the same host). The server's certificate is "
+            "always verified."
+        ),
+    )
+    username: str | None = Field(default=None, description="Login name; unset: no login.")
+    password: str | None = Field(
+        default=None,
+        description=(
+            "Login password. Secret: may come from password_file or the credential smtp.password."
+        ),
+    )
+    from_address: str = Field(
+        description='The sender: "feedd@example.org" or "Paper alerts <feedd@example.org>".'
+    )
+    domain: str | None = Field(
+        default=None,
+        description=(
+            "Right-hand side of Message-ID and List-Id; default: the domain of from_address."
+        ),
+    )
+    ca_file: Path | None = Field(
+        default=None,
+        description=(
+            "PEM bundle of extra CAs to trust (for a server with a private CA), on top of the "
+            "system's."
+        ),
+    )
+    timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="A connection or reply taking longer fails."
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not value or any(ch.isspace() or ch in "/:@" for ch in value):
+            raise ValueError("must be a host name or address such as smtp.example.org")
+        return value
+
+    @field_validator("from_address")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        if not EMAIL.match(parseaddr(value)[1]) or any(ch in value for ch in "\r\n"):
+            raise ValueError('must be an address such as "Paper alerts <feedd@example.org>"')
+        return value
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str | None) -> str | None:
+        if value is not None and not DOMAIN.match(value):
+            raise ValueError("must be a host name such as feedd.example.org")
+        return value
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or _DEFAULT_SMTP_PORTS[self.security]
+
+    @property
+    def effective_domain(self) -> str:
+        return self.domain or parseaddr(self.from_address)[1].rpartition("@")[2]
+
+
+class AlertsSettings(Section):
+    webhooks: list[str] = Field(
+        default_factory=list, description="Names of [webhooks.<name>] tables that get alerts."
+    )
+    email_to: list[str] = Field(
+        default_factory=list, description="Addresses that get alerts (needs [smtp])."
+    )
+    apprise_urls: list[str] = Field(
+        default_factory=list, description="Apprise URLs that get alerts."
+    )
+
+    @field_validator("email_to")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not EMAIL.match(address):
+                raise ValueError(f"{address!r} is not an e-mail address")
+        return value
+
+    @field_validator("apprise_urls")
+    @classmethod
+    def _apprise_urls(cls, value: list[str]) -> list[str]:
+        for number, url in enumerate(value, 1):
+            try:
+                validate_apprise_url(url)
+            except ValueError as exc:
+                raise ValueError(f"URL #{number} ({masked_url(url)}) {exc}") from None
+        return value
+
+
 class LogSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Least severe log level written to stdout."
@@ -298,7 +434,6 @@ class LogSettings(Section):
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
 RESERVED_NAMES = frozenset({"all"})  # /feeds/all.rss is every paper
-EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
 
 
 class SubscriptionSettings(Section):
@@ -361,6 +496,16 @@ class SubscriptionSettings(Section):
                 raise ValueError(f"{address!r} is not an e-mail address")
         return value
 
+    @field_validator("apprise_urls")
+    @classmethod
+    def _apprise_urls(cls, value: list[str]) -> list[str]:
+        for number, url in enumerate(value, 1):
+            try:
+                validate_apprise_url(url)
+            except ValueError as exc:
+                raise ValueError(f"URL #{number} ({masked_url(url)}) {exc}") from None
+        return value
+
     @field_validator("schedule")
     @classmethod
     def _schedule_parses(cls, value: str, info: ValidationInfo) -> str:
@@ -396,6 +541,13 @@ class Settings(BaseSettings):
     webhooks: dict[str, WebhookSettings] = Field(
         default_factory=dict, description="Named webhook receivers: [webhooks.<name>]."
     )
+    smtp: SmtpSettings | None = Field(
+        default=None, description="The SMTP server for e-mail; needed by email_to."
+    )
+    alerts: AlertsSettings = Field(
+        default_factory=AlertsSettings,
+        description="Where feedd's own alerts go (a stale inbox), besides the log.",
+    )
     log: LogSettings = Field(default_factory=LogSettings, description="Logging to stdout.")
     subscriptions: list[SubscriptionSettings] = Field(
         default_factory=list, description="What to match and where to deliver it."
@@ -411,6 +563,27 @@ class Settings(BaseSettings):
                         f"subscription {sub.name!r} names webhook {name!r}, which has no "
                         f"[webhooks.{name}] table (webhooks: {known})"
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _smtp_for_email(self) -> Settings:
+        for sub in self.subscriptions:
+            if sub.email_to and self.smtp is None:
+                raise ValueError(
+                    f"subscription {sub.name!r} sends e-mail (email_to), but there is no [smtp] "
+                    "table; add one with host and from_address"
+                )
+        if self.alerts.email_to and self.smtp is None:
+            raise ValueError(
+                "[alerts] email_to needs an [smtp] table; add one with host and from_address"
+            )
+        for name in self.alerts.webhooks:
+            if name not in self.webhooks:
+                known = ", ".join(sorted(self.webhooks)) or "none defined"
+                raise ValueError(
+                    f"[alerts] webhooks names {name!r}, which has no [webhooks.{name}] table "
+                    f"(webhooks: {known})"
+                )
         return self
 
     @model_validator(mode="after")
@@ -545,6 +718,9 @@ def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     feeds = data.get("feeds")
     if isinstance(feeds, dict) and isinstance(feeds.get("output_dir"), str):
         feeds["output_dir"] = str(base / Path(feeds["output_dir"]).expanduser())
+    smtp = data.get("smtp")
+    if isinstance(smtp, dict) and isinstance(smtp.get("ca_file"), str):
+        smtp["ca_file"] = str(base / Path(smtp["ca_file"]).expanduser())
     storage = data.get("storage")
     if isinstance(storage, dict) and isinstance(storage.get("database_url"), str):
         storage["database_url"] = _absolute_sqlite_url(storage["database_url"], base)
@@ -595,7 +771,7 @@ def _describe(exc: ValidationError, path: Path | None, data: dict[str, Any]) -> 
         what = f"[[subscriptions]] {name}" + (f" {key}" if key else "")
         if error["type"] == "extra_forbidden":
             return f"settings: unknown key {what}{origin}; settings.example.toml lists every key"
-        value = f" = {error['input']!r}" if key else ""
+        value = f" = {error['input']!r}" if key and key != "apprise_urls" else ""
         return f"settings: {what}{value}{origin}: {message}{more}"
     if not loc:
         return f"settings{origin}: {message}{more}"
@@ -607,7 +783,11 @@ def _describe(exc: ValidationError, path: Path | None, data: dict[str, Any]) -> 
             f"settings: unknown key {name}{origin} (or {env}); "
             "settings.example.toml lists every key"
         )
-    secret = (section, key) in SECRET_KEYS or (section == "webhooks" and key.endswith("secret"))
+    secret = (
+        (section, key) in SECRET_KEYS
+        or (section == "webhooks" and key.endswith("secret"))
+        or key.startswith("apprise_urls")
+    )
     value = "****" if secret else repr(error.get("input"))
     return f"settings: {name} = {value}{origin}: {message}{more}"
 
@@ -622,6 +802,12 @@ def _subscription_name(data: dict[str, Any], index: int) -> str:
     return f"#{index + 1}"
 
 
+def masked_url(url: str) -> str:
+    """An Apprise or webhook URL with everything after the scheme hidden: they carry tokens."""
+    scheme, sep, _ = url.partition("://")
+    return f"{scheme}://****" if sep else "****"
+
+
 def masked(settings: Settings) -> dict[str, Any]:
     """The effective settings as plain data, with every secret replaced by ****."""
     data = settings.model_dump(mode="json")
@@ -630,4 +816,8 @@ def masked(settings: Settings) -> dict[str, Any]:
     )
     for table in data["webhooks"].values():
         table["secret"] = "****"
+    for sub in [*data["subscriptions"], data["alerts"]]:
+        sub["apprise_urls"] = [masked_url(url) for url in sub["apprise_urls"]]
+    if data["smtp"] and data["smtp"]["password"]:
+        data["smtp"]["password"] = "****"
     return data

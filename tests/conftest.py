@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from aiosmtpd.controller import Controller
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DUMPS = REPO.parent / "shared" / "dumps"
@@ -23,6 +26,13 @@ def example_dumps() -> list[Path]:
     if len(dumps) != 5:
         pytest.fail(f"expected the five example dumps in {SHARED_DUMPS}, found {len(dumps)}")
     return dumps
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _fresh_postgres_database() -> Iterator[str]:
@@ -55,3 +65,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'feedd.db'}"
     else:
         yield from _fresh_postgres_database()
+
+
+@pytest.fixture
+def serve() -> Iterator[Any]:
+    """Start aiosmtpd on 127.0.0.1: ``serve(handler, **smtp_kwargs) -> port``; stopped after."""
+    controllers: list[Controller] = []
+
+    def start(handler: object, **kwargs: Any) -> int:
+        port = free_port()
+        controller = Controller(handler, hostname="127.0.0.1", port=port, **kwargs)
+        controller.start()
+        controllers.append(controller)
+        return port
+
+    yield start
+    for controller in controllers:
+        controller.stop()

@@ -50,10 +50,12 @@ class Daemon:
         )
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
+        self.env: dict[str, str] = {}  # added to the environment of every start
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FEEDD_")}
         env["FEEDD_STORAGE__DATABASE_URL"] = self.database_url
+        env.update(self.env)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "feedd", "run", "--config", str(self.config)],
             cwd=self.workdir,

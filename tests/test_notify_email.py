@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date
 from email import message_from_bytes
@@ -15,7 +14,6 @@ from typing import Any
 
 import pytest
 import trustme
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, Session
 
@@ -90,23 +88,6 @@ class Recorder:
         parsed = message_from_bytes(content, policy=default_policy)
         assert isinstance(parsed, EmailMessage)
         return parsed
-
-
-@pytest.fixture
-def serve() -> Iterator[Any]:
-    """Start an aiosmtpd server: ``serve(handler, **smtp_kwargs) -> port``; stopped afterwards."""
-    controllers: list[Controller] = []
-
-    def start(handler: Recorder, **kwargs: Any) -> int:
-        port = free_port()
-        controller = Controller(handler, hostname="127.0.0.1", port=port, **kwargs)
-        controller.start()
-        controllers.append(controller)
-        return port
-
-    yield start
-    for controller in controllers:
-        controller.stop()
 
 
 def config(port: int, **changes: Any) -> SmtpConfig:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import get_args, get_origin
+from types import UnionType
+from typing import Union, get_args, get_origin
 
 import pytest
 from pydantic import BaseModel
@@ -89,6 +90,23 @@ def test_a_missing_config_file_is_an_error(
         ("[inbox\n", "is not valid TOML"),
         ('[storage]\ndatabase_url = "mysql://u@h/d"\n', "unsupported database"),
         ('[storage]\ndatabase_url = "postgresql+asyncpg://u@h/d"\n', "postgresql+psycopg://"),
+        (
+            '[[subscriptions]]\nname = "kd"\nquery = "x"\nemail_to = ["a@b.org"]\n',
+            "subscription 'kd' sends e-mail (email_to), but there is no [smtp] table",
+        ),
+        ('[smtp]\nhost = "mail.example.org"\n', "[smtp] from_address"),
+        (
+            '[smtp]\nhost = "mail.example.org"\nfrom_address = "nobody"\n',
+            "[smtp] from_address = 'nobody'",
+        ),
+        (
+            '[smtp]\nhost = "m.example.org"\nfrom_address = "a@b.org"\nsecurity = "ssl"\n',
+            "[smtp] security = 'ssl'",
+        ),
+        (
+            '[[subscriptions]]\nname = "kd"\nquery = "x"\nemail_to = ["not-an-address"]\n',
+            "'not-an-address' is not an e-mail address",
+        ),
     ],
 )
 def test_bad_values_give_one_line_naming_key_and_problem(
@@ -110,6 +128,34 @@ def test_a_bad_secret_is_never_echoed(tmp_path: Path) -> None:
         load_settings(config)
     assert "tiger-secret" not in str(caught.value)
     assert "[storage] database_url = ****" in str(caught.value)
+
+
+def test_smtp_defaults_follow_the_security_and_the_password_is_masked(tmp_path: Path) -> None:
+    write(tmp_path / "smtp-password", "hunter2-secret\n")
+    config = write(
+        tmp_path / "s.toml",
+        '[smtp]\nhost = "mail.example.org"\nsecurity = "tls"\nusername = "feedd"\n'
+        'password_file = "smtp-password"\nfrom_address = "Alerts <feedd@lab.example.org>"\n',
+    )
+    smtp = load_settings(config).smtp
+    assert smtp is not None
+    assert (smtp.effective_port, smtp.effective_domain) == (465, "lab.example.org")
+    assert smtp.password == "hunter2-secret"
+    assert "hunter2" not in str(masked(load_settings(config)))
+
+
+def test_a_bad_apprise_url_is_named_without_its_token(tmp_path: Path) -> None:
+    config = write(
+        tmp_path / "s.toml",
+        '[[subscriptions]]\nname = "kd"\nquery = "x"\n'
+        'apprise_urls = ["ntfy://topic", "nosuchservice://tok3n-secret@host"]\n',
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    message = str(caught.value)
+    assert "[[subscriptions]] 'kd' apprise_urls" in message
+    assert "URL #2 (nosuchservice://****)" in message
+    assert "tok3n" not in message
 
 
 def test_postgresql_url_without_driver_uses_psycopg(tmp_path: Path) -> None:
@@ -148,6 +194,9 @@ def _documented_keys(model: type[BaseModel], example: dict[str, object], prefix:
     for name, field in model.model_fields.items():
         assert field.description, f"{prefix}{name} has no description"
         annotation = field.annotation
+        optional = [arg for arg in get_args(annotation) if arg is not type(None)]
+        if get_origin(annotation) in (Union, UnionType) and len(optional) == 1:
+            annotation = optional[0]  # an optional section is documented like any other
         if get_origin(annotation) is dict and _is_model(get_args(annotation)[1]):
             tables = example.get(name)
             assert isinstance(tables, dict), f"no [{name}.<name>] example"

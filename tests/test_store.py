@@ -49,7 +49,7 @@ def _info(name: str = "a.txt", sha: str = "a" * 64, received: datetime | None = 
 def test_upgrade_creates_the_schema(bare_engine: sa.Engine) -> None:
     assert current_revision(bare_engine) is None
     upgrade(bare_engine)
-    assert current_revision(bare_engine) == head_revision() == "0003"
+    assert current_revision(bare_engine) == head_revision() == "0005"
     tables = set(sa.inspect(bare_engine).get_table_names())
     assert {
         "papers",
@@ -57,6 +57,10 @@ def test_upgrade_creates_the_schema(bare_engine: sa.Engine) -> None:
         "paper_dumps",
         "subscriptions",
         "matches",
+        "deliveries",
+        "digest_windows",
+        "email_recipients",
+        "alert_state",
         "alembic_version",
     } <= tables
     assert count_papers(bare_engine) == 0

@@ -112,13 +112,15 @@ class InboxWatcher:
         self._observer: BaseObserver | None = None
         self._worker: threading.Thread | None = None
         self.busy_with: Path | None = None
+        self.found_at_start = 0  # files the start-up scan found waiting
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
         """Watch, then scan what is already there; a file present at start is never missed."""
         self._start_observer()
-        self.scan()
+        self.found_at_start = self.scan()
+        log.info("Inbox scanned", extra=fields(path=self.inbox, files=self.found_at_start))
         self._worker = threading.Thread(target=self._run, name="inbox-worker", daemon=True)
         self._worker.start()
 
@@ -190,8 +192,8 @@ class InboxWatcher:
         with self._state.lock:
             self._state.pending.pop(path, None)
 
-    def scan(self) -> None:
-        """Add every regular file in the inbox that is not already waiting."""
+    def scan(self) -> int:
+        """Add every regular file in the inbox that is not already waiting; how many were new."""
         try:
             entries = list(os.scandir(self.inbox))
         except OSError as exc:
@@ -199,13 +201,17 @@ class InboxWatcher:
                 "Unable to list the inbox; check that it exists and is readable",
                 extra=fields(path=self.inbox, error=exc.strerror),
             )
-            return
+            return 0
+        added = 0
         for entry in entries:
             if entry.is_file(follow_symlinks=False) and is_candidate_name(entry.name):
                 path = Path(entry.path)
                 with self._state.lock:
-                    self._state.pending.setdefault(path, _Candidate(changed_at=self._clock()))
+                    if path not in self._state.pending:
+                        self._state.pending[path] = _Candidate(changed_at=self._clock())
+                        added += 1
         self._state.wake.set()
+        return added
 
     # -- the worker ------------------------------------------------------------------------------
 

@@ -113,8 +113,10 @@ class DeliveryWorkers:
         workers: int,
         retry_waits: Sequence[float],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_sent: Callable[[store.Delivery, datetime], None] = lambda _delivery, _at: None,
     ) -> None:
         self._engine = engine
+        self._on_sent = on_sent  # after a delivery is recorded as sent (metrics)
         self.senders = senders  # by channel kind: "webhook", "email"; swapped on reload
         self._count = workers
         self._waits = tuple(retry_waits)
@@ -190,6 +192,7 @@ class DeliveryWorkers:
         now = self._clock()
         if outcome.ok:
             store.mark_sent(self._engine, delivery, now=now)
+            self._on_sent(delivery, now)
             log.info(
                 "Delivered",
                 extra=fields(

@@ -1,15 +1,16 @@
-"""The HTTP app: feeds, their pages, the index, OPML and /healthz.
+"""The HTTP app: feeds, their pages, the index, OPML, /healthz, /metrics and e-mail
+unsubscribe links.
 
 Feed readers poll, and almost every poll finds nothing new, so the cached answer is the hot
 path: ``FeedApp.__call__`` serves a current cached document straight from the ASGI scope, before
 Starlette's middleware and router run. Everything else (first render after new data, 404s,
-/healthz) takes the ordinary Starlette route, with database work in a worker thread.
+/healthz, /metrics) takes the ordinary Starlette route, with database work in a worker thread.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +25,7 @@ from feedd.publish.cache import INDEX, OPML, DocumentCache, Key
 from feedd.publish.common import FEED_FORMATS
 from feedd.publish.document import Document, respond
 from feedd.publish.model import FeedSettings, FeedSource
+from feedd.publish.unsubscribe import UnsubscribeEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,22 @@ _FIXED_KEYS: dict[str, Key] = {"/": INDEX, "/opml": OPML}
 _MAX_LISTED_FEEDS = 100
 
 
-def create_app(source: FeedSource, settings: FeedSettings) -> Starlette:
+class MetricsPage(Protocol):
+    """What /metrics serves (``feedd.metrics.Metrics``); ``render`` may block on the database."""
+
+    def render(self) -> bytes: ...
+
+
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def create_app(
+    source: FeedSource,
+    settings: FeedSettings,
+    *,
+    metrics: MetricsPage | None = None,
+    unsubscribe: UnsubscribeEndpoint | None = None,
+) -> Starlette:
     cache = DocumentCache(source, settings)
     routes = [
         Route("/", _DocumentEndpoint(cache, settings, INDEX[1])),
@@ -44,6 +61,10 @@ def create_app(source: FeedSource, settings: FeedSettings) -> Starlette:
         ),
         Route("/feeds/{name}", _DocumentEndpoint(cache, settings, "html")),
     ]
+    if unsubscribe is not None:
+        routes.append(Route("/unsubscribe/{token}", unsubscribe, methods=["GET", "HEAD", "POST"]))
+    if metrics is not None:
+        routes.append(Route("/metrics", _MetricsEndpoint(metrics)))
     return FeedApp(cache, routes=routes, exception_handlers={404: _no_route})
 
 
@@ -139,11 +160,34 @@ class _HealthEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             health = await run_in_threadpool(self._source.health)
-        except Exception as exc:
+        except Exception as exc:  # a bug in a part's check: report it as that, not a crash
             log.exception("Health check failed")
-            health = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            health = {"ok": False, "failing": ["health"], "error": f"{type(exc).__name__}: {exc}"}
         status = 200 if health.get("ok") is True else 503
         response = JSONResponse(health, status, headers={"Cache-Control": "no-store"})
+        await response(scope, receive, send)
+
+
+class _MetricsEndpoint:
+    def __init__(self, metrics: MetricsPage) -> None:
+        self._metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            # In a thread: the page reads the database, which must never stall the event loop.
+            body = await run_in_threadpool(self._metrics.render)
+        except Exception:  # a bug; database trouble is already a page with feedd_database_up 0
+            log.exception("Unable to render the metrics")
+            response: Response = PlainTextResponse(
+                "The metrics could not be rendered; see the log.\n", 500
+            )
+        else:
+            response = Response(
+                body,
+                200,
+                media_type=METRICS_CONTENT_TYPE,
+                headers={"Cache-Control": "no-store"},
+            )
         await response(scope, receive, send)
 
 

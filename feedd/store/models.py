@@ -204,3 +204,30 @@ digest_windows = sa.Table(
     ),
     sa.Column("delivered_until", UTCDateTime, nullable=False),
 )
+
+# Each address a subscription e-mails: the token of its unsubscribe link, and since when the
+# person asked for no more e-mail (the address stays in the settings; the admin decides).
+email_recipients = sa.Table(
+    "email_recipients",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "subscription_id",
+        sa.Integer,
+        sa.ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("address", sa.Text, nullable=False),
+    sa.Column("token", sa.Text, nullable=False, unique=True),
+    sa.Column("paused_at", UTCDateTime),
+    sa.UniqueConstraint("subscription_id", "address"),
+)
+
+# feedd's own alerts (a stale inbox): what each last reported, so a restart does not repeat it.
+alert_state = sa.Table(
+    "alert_state",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)

@@ -225,9 +225,9 @@ def close_digest_window(
     """The papers matched (not back-filled) since the last digest, up to ``until``; the window
     is moved to ``until`` in the caller's transaction, so one window is delivered once."""
     since = conn.execute(
-        sa.select(digest_windows.c.delivered_until).where(
-            digest_windows.c.subscription_id == subscription_id
-        )
+        sa.select(digest_windows.c.delivered_until)
+        .where(digest_windows.c.subscription_id == subscription_id)
+        .with_for_update()  # PostgreSQL: a second closer waits, then sees the moved window
     ).scalar_one_or_none()
     start = since if since is not None else first_window_start
     paper_ids = list(
@@ -253,6 +253,25 @@ def close_digest_window(
             .values(delivered_until=until)
         )
     return paper_ids
+
+
+def digest_windows_of(conn: sa.Connection) -> dict[int, datetime]:
+    """Every subscription's window: matches up to this instant were delivered."""
+    query = sa.select(digest_windows.c.subscription_id, digest_windows.c.delivered_until)
+    return {row.subscription_id: row.delivered_until for row in conn.execute(query)}
+
+
+def open_digest_window(conn: sa.Connection, subscription_id: int, since: datetime) -> None:
+    conn.execute(
+        digest_windows.insert().values(subscription_id=subscription_id, delivered_until=since)
+    )
+
+
+def drop_digest_windows(conn: sa.Connection, subscription_ids: Sequence[int]) -> None:
+    if subscription_ids:
+        conn.execute(
+            digest_windows.delete().where(digest_windows.c.subscription_id.in_(subscription_ids))
+        )
 
 
 def digest_delivered_until(engine: sa.Engine, subscription_id: int) -> datetime | None:
