@@ -229,14 +229,6 @@ def test_sysusers_and_tmpfiles_apply_to_a_fresh_root(tmp_path: Path) -> None:
         assert (oct(stat.st_mode & 0o7777), stat.st_uid, stat.st_gid) == (oct(mode), uid, gid)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "feedd check-config crashes (TypeError from tomli_w) on any [[subscriptions]]: "
-        "cli._without_none leaves the None of title/renamed_from inside the list; remove this "
-        "marker with the fix"
-    ),
-)
 def test_the_readmes_settings_file_is_valid(tmp_path: Path) -> None:
     readme = (REPO / "README.md").read_text()
     block = readme[readme.index("cat > /etc/feedd/settings.toml <<'END'\n") :]
