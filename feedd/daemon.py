@@ -149,11 +149,13 @@ def _serve(engine: sa.Engine, settings: Settings) -> int:
             _export(source, feed_settings, settings.feeds.output_dir)
 
     feeds_changed()
+    webhooks = _webhook_sender(settings, feed_settings)
     workers = DeliveryWorkers(
         engine,
-        {"webhook": _webhook_sender(settings, feed_settings)},
+        {"webhook": webhooks},
         workers=settings.delivery.workers,
         retry_waits=settings.delivery.retry_waits,
+        lease_seconds=settings.delivery.lease_seconds,
     )
     workers.start()
 
@@ -190,6 +192,7 @@ def _serve(engine: sa.Engine, settings: Settings) -> int:
             extra=fields(path=watcher.busy_with),
         )
     workers.stop(timeout=STOP_TIMEOUT_SECONDS / 2)
+    webhooks.close()
     refresher.stop()
     server.stop(timeout=5)
     checkpointer.join(timeout=5)

@@ -18,16 +18,17 @@ from feedd.store.dumps import (
 from feedd.store.feeds import FeedItem, all_items, change_marker, subscription_items
 from feedd.store.migrate import current_revision, head_revision, upgrade
 from feedd.store.outbox import (
+    Attempt,
     Delivery,
     claim_due,
     close_digest_window,
     digest_delivered_until,
     enqueue,
     list_deliveries,
-    mark_failed,
-    mark_sent,
     outbox_depth,
+    record_attempts,
     release,
+    renew_leases,
     retry_delivery,
 )
 from feedd.store.papers import StoredPaper, count_papers, get_paper, get_papers, list_papers
@@ -47,6 +48,7 @@ from feedd.store.upsert import store_dump, store_dump_in
 
 __all__ = [
     "WRITE_OPTION",
+    "Attempt",
     "Delivery",
     "DumpInfo",
     "FeedItem",
@@ -77,14 +79,14 @@ __all__ = [
     "list_papers",
     "list_subscriptions",
     "make_engine",
-    "mark_failed",
-    "mark_sent",
     "newest_papers",
     "outbox_depth",
     "papers_by_id",
+    "record_attempts",
     "record_dump",
     "record_matches",
     "release",
+    "renew_leases",
     "retry_delivery",
     "storage_errors",
     "store_dump",
