@@ -49,9 +49,10 @@ TOTAL_DEADLINE_FACTOR = 2.0
 # next call) only if it is short and comes quickly; otherwise the connection is dropped.
 DRAIN_MAX_BYTES = 64 * 1024
 DRAIN_SECONDS = 1.0
-# Idle connections are closed after this long: receivers (and proxies in front of them) drop idle
-# connections on their own schedule, and a stale one costs a failed call.
-KEEPALIVE_SECONDS = 5.0
+# Idle connections are closed after this long. Receivers drop idle connections on their own
+# schedule (Node.js after 5 s), and a call on one they just dropped fails (and is retried):
+# staying well below that costs a reconnect after a pause, never a failed call.
+KEEPALIVE_SECONDS = 2.0
 # Calls in flight to one target at once: at most one per delivery worker (le=64 in settings).
 MAX_CONNECTIONS = 64
 
