@@ -158,3 +158,28 @@ def test_a_channel_that_hangs_leaves_workers_for_the_others(engine: sa.Engine) -
         sender.release.set()
     wait_for(lambda: statuses(engine) == {"sent": 20})
     pool.stop(timeout=10)
+
+
+def test_a_row_whose_lease_lapsed_in_hand_is_not_sent_twice_by_its_process(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Renewals failing (or held up behind a long write) let the lease lapse mid-send; the
+    dispatcher then claims the row again, and must not hand it to a second worker."""
+    monkeypatch.setattr(store, "renew_leases", lambda *args, **kwargs: 0)
+    enqueue(engine, ["test:slow"])
+    sender = Sender(hold=frozenset({"test:slow"}))
+    pool = workers(engine, sender, lease_seconds=0.3)
+    pool.start()
+    try:
+        wait_for(lambda: sender.count() == 1)
+        first = lease_until(engine)
+        wait_for(lambda: lease_until(engine) > first)  # claimed again: only a claim moves it now
+        pool.wake()
+        second = lease_until(engine)
+        wait_for(lambda: lease_until(engine) > second)  # and once more, for good measure
+        assert sender.count() == 1
+    finally:
+        sender.release.set()
+    wait_for(lambda: statuses(engine) == {"sent": 1})
+    pool.stop(timeout=10)
+    assert sender.count() == 1

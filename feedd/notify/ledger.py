@@ -66,7 +66,8 @@ class Recorder:
         with self._changed:
             self._stopping = True
             self._changed.notify()
-        self._thread.join(timeout)
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
 
     def _run(self) -> None:
         while True:
@@ -156,11 +157,15 @@ class Leases:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.ident is not None:
+            self._thread.join()
 
-    def hold(self, ids: Iterable[int]) -> None:
+    def hold(self, ids: Iterable[int]) -> set[int]:
+        """Hold these rows; those that were not held already."""
         with self._lock:
-            self._held.update(ids)
+            new = set(ids) - self._held
+            self._held.update(new)
+            return new
 
     def let_go(self, ids: Iterable[int]) -> None:
         with self._lock:

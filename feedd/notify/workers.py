@@ -215,12 +215,17 @@ class DeliveryWorkers:
             return 0
         if not claimed:
             return 0
-        self._leases.hold(d.id for d in claimed)
-        papers = self._papers(claimed)
+        # A row this process still has in hand is due again only if its lease lapsed (renewals
+        # failing, or held up behind a long write): the claim renewed it; it is not sent twice.
+        new = self._leases.hold(d.id for d in claimed)
+        fresh = [d for d in claimed if d.id in new]
+        if not fresh:
+            return len(claimed)
+        papers = self._papers(fresh)
         self._board.post(
             [
                 Job(d, None if papers is None else [papers[i] for i in d.paper_ids if i in papers])
-                for d in claimed
+                for d in fresh
             ]
         )
         return len(claimed)
