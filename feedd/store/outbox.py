@@ -121,20 +121,29 @@ def _delivery(row: Any) -> Delivery:
 
 _NOW = sa.bindparam("b_now", type_=deliveries.c.next_attempt_at.type)
 _IDS = sa.bindparam("b_ids", expanding=True, type_=deliveries.c.id.type)
-# Built once: SQLAlchemy then finds the compiled form without rebuilding a cache key per claim.
-_PICK = (
-    sa.select(deliveries.c.id)
-    .where(
-        sa.or_(
-            sa.and_(deliveries.c.status == "pending", deliveries.c.next_attempt_at <= _NOW),
-            sa.and_(deliveries.c.status == "sending", deliveries.c.lease_until <= _NOW),
-        )
+
+
+def _pick(status: str, due: sa.ColumnElement[bool]) -> sa.Select[int]:
+    """Due rows of one status, oldest first. One status per query: its part of
+    ix_deliveries_due (status, next_attempt_at, then the row id) is already in that order, so
+    the query reads ``limit`` rows; an OR of both statuses sorted every due row on each claim.
+    Built once: SQLAlchemy then finds the compiled form without rebuilding a cache key."""
+    return (
+        sa.select(deliveries.c.id)
+        .where(deliveries.c.status == status, due)
+        .where(deliveries.c.channel.not_in(sa.bindparam("b_skip", expanding=True)))
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+        .limit(sa.bindparam("b_limit"))
     )
-    .where(deliveries.c.channel.not_in(sa.bindparam("b_skip", expanding=True)))
-    .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
-    .limit(sa.bindparam("b_limit"))
-)
-_PICK_SKIP_LOCKED = _PICK.with_for_update(skip_locked=True)
+
+
+# A 'sending' row whose lease ran out: its process died (few rows, taken first: they are older).
+_PICK_LAPSED = _pick("sending", deliveries.c.lease_until <= _NOW)
+_PICK_PENDING = _pick("pending", deliveries.c.next_attempt_at <= _NOW)
+_PICKS = {
+    "sqlite": (_PICK_LAPSED, _PICK_PENDING),
+    "postgresql": tuple(p.with_for_update(skip_locked=True) for p in (_PICK_LAPSED, _PICK_PENDING)),
+}
 _TAKE = (
     deliveries.update()
     .where(deliveries.c.id.in_(_IDS))
@@ -156,9 +165,12 @@ def claim_due(
     """Take up to ``limit`` due rows, oldest first, of channels not in ``skip_channels``: they
     are ``sending`` until the lease ends."""
     with storage_errors(engine), begin_write(engine) as conn:
-        pick = _PICK_SKIP_LOCKED if conn.dialect.name == "postgresql" else _PICK
-        values = {"b_now": now, "b_limit": limit, "b_skip": list(skip_channels)}
-        ids = list(conn.execute(pick, values).scalars())
+        ids: list[int] = []
+        for pick in _PICKS[conn.dialect.name]:
+            values = {"b_now": now, "b_limit": limit - len(ids), "b_skip": list(skip_channels)}
+            ids += conn.execute(pick, values).scalars()
+            if len(ids) == limit:
+                break
         if not ids:
             return []
         conn.execute(_TAKE, {"b_ids": ids, "b_until": now + lease})
