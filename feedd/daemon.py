@@ -6,7 +6,7 @@ import logging
 import queue
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -36,6 +36,8 @@ STOP_TIMEOUT_SECONDS = 20.0
 # How soon feeds show what another process sharing the database stored.
 FEED_REFRESH_SECONDS = 5.0
 CHECKPOINT_SECONDS = 2.0
+# Longer than any one send may take (webhook timeouts are at most 300 s).
+SENDER_GRACE_SECONDS = 330.0
 
 
 class DumpHandler:
@@ -168,6 +170,7 @@ class Service:
             build_senders(engine, settings, self.feed_settings),
             workers=settings.delivery.workers,
             retry_waits=settings.delivery.retry_waits,
+            lease_seconds=settings.delivery.lease_seconds,
             on_sent=self.metrics.observe_delivery,
         )
         self.handler = DumpHandler(
@@ -229,6 +232,7 @@ class Service:
             self.pinger.stop(timeout=5)
         self.leadership.stop()  # stops the watcher and the scheduler, then frees the lock
         self.workers.stop(timeout=STOP_TIMEOUT_SECONDS / 2)
+        _close_senders(self.workers.senders)
         if self.refresher is not None:
             self.refresher.stop()
         self.exporter.stop()
@@ -336,7 +340,11 @@ class Service:
         # Everything is built: swap it in, each piece one assignment.
         self.subscriptions = subscriptions
         self.handler.subscriptions = subscriptions
-        self.workers.senders = senders
+        old_senders, self.workers.senders = self.workers.senders, senders
+        # Sends in flight still use the old senders' connections: close them once those ended.
+        closer = threading.Timer(SENDER_GRACE_SECONDS, _close_senders, [old_senders])
+        closer.daemon = True
+        closer.start()
         self.source.set_subscriptions(new.subscriptions)
         with self._leader_lock:
             if self.scheduler is not None:
@@ -399,6 +407,14 @@ def _checkpoint_every(engine: sa.Engine, interval: float, stop: threading.Event)
             store.checkpoint(engine)
         except FeeddError as exc:
             log.warning("Unable to checkpoint the database", extra=fields(error=exc.message))
+
+
+def _close_senders(senders: Mapping[str, object]) -> None:
+    """Close the kept-alive connections of the senders that hold any."""
+    for sender in senders.values():
+        close = getattr(sender, "close", None)
+        if callable(close):
+            close()
 
 
 class Exporter:

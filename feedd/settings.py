@@ -281,6 +281,15 @@ class DeliverySettings(Section):
     workers: int = Field(
         default=16, ge=1, le=64, description="Deliveries sent at the same time by this process."
     )
+    lease_seconds: float = Field(
+        default=60.0,
+        ge=5,
+        le=3600,
+        description=(
+            "How long a claimed delivery stays this process's; it renews the lease every third "
+            "of it while the send lasts, so after a crash the delivery is sent again this soon."
+        ),
+    )
 
     @field_validator("retry_schedule")
     @classmethod

@@ -162,3 +162,55 @@ def test_retries_keep_the_delivery_id_and_refusals_are_final(
     wait_for(lambda: len(receiver.calls) == 5, timeout=20)
     assert receiver.ids[-1] == dead["delivery_id"]
     wait_for(lambda: all(d["status"] == "sent" for d in deliveries(daemon)), timeout=10)
+
+
+def test_a_receiver_that_hangs_holds_up_no_other_delivery(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    release = threading.Event()
+    hung: list[str] = []
+
+    class Hangs(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["content-length"]))
+            hung.append(self.headers["webhook-id"])
+            release.wait(30)
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    stuck = ThreadingHTTPServer(("127.0.0.1", 0), Hangs)
+    stuck.daemon_threads = True
+    threading.Thread(target=stuck.serve_forever, daemon=True).start()
+    stuck_url = f"http://127.0.0.1:{stuck.server_address[1]}/hook"
+    # Fewer workers than the hanging calls, and a dump with many deliveries to each receiver:
+    # rows claimed ahead must not wait behind the hanging sends either.
+    subscriptions = "".join(
+        f'[[subscriptions]]\nname = "{kind}{n}"\nquery = "graphs"\nwebhooks = ["{kind}"]\n'
+        for n in range(6)
+        for kind in ("stuck", "hook")
+    )
+    d = Daemon(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'feedd.db'}",
+        "[delivery]\nallow_private_targets = true\nworkers = 4\n"
+        f'[webhooks.hook]\nurl = "{receiver.url}"\nsecret = "{SECRET}"\n'
+        f'[webhooks.stuck]\nurl = "{stuck_url}"\nsecret = "{SECRET}"\ntimeout_seconds = 30\n'
+        + subscriptions,
+    )
+    d.start()
+    try:
+        drop(d, "a.txt", [("Graph Things", GRAPHS)])
+        wait_for(lambda: len(receiver.calls) == 6, timeout=20)
+        names = sorted(call["subscription"]["name"] for call in receiver.calls)  # type: ignore[index]
+        assert names == [f"hook{n}" for n in range(6)]
+        assert 1 <= len(hung) <= 3  # three of the four workers at most, the fourth left free
+    finally:
+        release.set()
+        d.stop()
+        stuck.shutdown()
+        stuck.server_close()
+        print("".join(d.lines))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.server
 import ipaddress
 import socket
@@ -21,6 +22,7 @@ from feedd.notify import netcheck
 from feedd.notify.webhook import (
     MAX_RETRY_AFTER,
     SendResult,
+    WebhookClient,
     WebhookTarget,
     parse_retry_after,
     send_webhook,
@@ -40,6 +42,7 @@ class Call:
     headers: dict[str, str]
     body: bytes
     verified: bool
+    peer: int = 0  # the caller's port: one per connection
 
 
 @dataclass
@@ -75,7 +78,7 @@ def _make_handler(receiver: Receiver) -> type[http.server.BaseHTTPRequestHandler
                 verified = True
             except standardwebhooks.webhooks.WebhookVerificationError:
                 verified = False
-            receiver.calls.append(Call(self.path, headers, body, verified))
+            receiver.calls.append(Call(self.path, headers, body, verified, self.client_address[1]))
             receiver.behaviour(self)
 
         def log_message(self, format: str, *args: Any) -> None:
@@ -261,6 +264,96 @@ def test_bad_url_or_secret_is_permanent(url: str, secret: str) -> None:
     assert (result.error or "").startswith("webhook 'lab': ")
 
 
+# --- kept-alive connections ----------------------------------------------------------------------
+
+
+def test_a_client_sends_its_calls_over_one_connection(receiver: Receiver) -> None:
+    receiver.behaviour = lambda handler: _respond(handler, 200, {"Set-Cookie": "session=abc"})
+    with WebhookClient(_target(receiver.url()), allow_private=True) as client:
+        results = [client.send(f"d-{n}", BODY) for n in range(3)]
+    assert all(result.ok for result in results)
+    assert all(call.verified for call in receiver.calls)
+    assert [call.headers["webhook-id"] for call in receiver.calls] == ["d-0", "d-1", "d-2"]
+    assert len({call.peer for call in receiver.calls}) == 1
+    assert all("cookie" not in call.headers for call in receiver.calls)
+
+
+def test_a_short_answer_body_is_read_and_a_long_one_costs_only_its_connection(
+    receiver: Receiver,
+) -> None:
+    def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
+        size = 10 if handler.headers["webhook-id"] == "short" else 1_000_000
+        handler.send_response(200)
+        handler.send_header("content-length", str(size))
+        handler.end_headers()
+        with contextlib.suppress(OSError):  # the client hangs up after enough of it
+            handler.wfile.write(b"x" * size)
+
+    receiver.behaviour = answer
+    with WebhookClient(_target(receiver.url()), allow_private=True) as client:
+        assert [client.send(i, BODY).ok for i in ("short", "short", "long", "short")] == [True] * 4
+    peers = [call.peer for call in receiver.calls]
+    assert peers[0] == peers[1] == peers[2] != peers[3]
+
+
+def test_a_call_that_hangs_holds_up_no_other_call_on_the_same_client(
+    receiver: Receiver,
+) -> None:
+    def behaviour(handler: http.server.BaseHTTPRequestHandler) -> None:
+        if handler.headers["webhook-id"] == "hangs":
+            receiver.release.wait(10)
+        _respond(handler, 200)
+
+    receiver.behaviour = behaviour
+    with WebhookClient(_target(receiver.url(), timeout=10), allow_private=True) as client:
+        hung: list[SendResult] = []
+        thread = threading.Thread(target=lambda: hung.append(client.send("hangs", BODY)))
+        thread.start()
+        wait_for_calls(receiver, 1)
+        quick = [client.send(f"quick-{n}", BODY) for n in range(3)]
+        still_hanging = not hung
+        receiver.release.set()
+        thread.join()
+    assert all(result.ok for result in quick)
+    assert still_hanging
+    assert hung[0].ok
+
+
+def test_each_call_on_a_kept_alive_connection_has_its_own_deadline(receiver: Receiver) -> None:
+    def behaviour(handler: http.server.BaseHTTPRequestHandler) -> None:
+        if handler.headers["webhook-id"] != "drip":
+            _respond(handler, 200)
+            return
+        for byte in b"HTTP/1.1 200 OK\r\nx-padding: " + b"a" * 100:
+            if receiver.release.wait(0.1):
+                return
+            try:
+                handler.wfile.write(bytes([byte]))
+                handler.wfile.flush()
+            except OSError:
+                return
+
+    receiver.behaviour = behaviour
+    with WebhookClient(_target(receiver.url(), timeout=0.5), allow_private=True) as client:
+        for _ in range(3):  # 3 x 0.3 s: longer than one call's 1 s deadline, all of it fine
+            assert client.send("fine", BODY).ok
+            time.sleep(0.3)
+        started = time.monotonic()
+        result = client.send("drip", BODY)
+        elapsed = time.monotonic() - started
+    assert len({call.peer for call in receiver.calls}) == 1
+    assert elapsed < 1.6
+    assert (result.ok, result.permanent) == (False, False)
+    assert "within 1 s" in (result.error or "")
+
+
+def wait_for_calls(receiver: Receiver, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(receiver.calls) < count:
+        assert time.monotonic() < deadline, "the receiver was not called"
+        time.sleep(0.01)
+
+
 # --- address guard -------------------------------------------------------------------------------
 
 
@@ -321,6 +414,29 @@ def test_connects_to_the_checked_address_and_keeps_the_host_name(
     assert result.ok
     assert lookups == ["hooks.test"]
     assert receiver.calls[0].headers["host"] == f"hooks.test:{receiver.port}"
+
+
+def test_every_new_connection_of_a_client_is_checked_again(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kept-alive client resolves and checks the name for each connection it opens."""
+    lookups: list[str] = []
+    _fake_dns(monkeypatch, "hooks.test", ["127.0.0.1"], lookups)
+    public = True
+    real = netcheck.non_public_reason
+    monkeypatch.setattr(
+        netcheck, "non_public_reason", lambda address: None if public else real(address)
+    )
+    receiver.behaviour = lambda handler: _respond(handler, 200, {"Connection": "close"})
+    url = f"http://hooks.test:{receiver.port}/hook"
+    with WebhookClient(_target(url), allow_private=False) as client:
+        assert client.send("d-1", BODY).ok
+        public = False  # the name now resolves to a refused address
+        result = client.send("d-2", BODY)
+    assert lookups == ["hooks.test", "hooks.test"]
+    assert result.permanent
+    assert (result.error or "").startswith("refused: hooks.test resolves to 127.0.0.1")
+    assert len(receiver.calls) == 1
 
 
 def test_allow_private_reaches_loopback(receiver: Receiver) -> None:

@@ -86,6 +86,7 @@ def test_a_missing_config_file_is_an_error(
         ("[inbox]\nsetle_seconds = 1\n", "unknown key [inbox] setle_seconds"),
         ("[inbx]\npath = 'x'\n", "unknown key [inbx]"),
         ('[log]\nlevel = "loud"\n', "[log] level = 'loud'"),
+        ("[delivery]\nlease_seconds = 2\n", "[delivery] lease_seconds = 2"),
         ('[inbox]\npath = "a"\narchive_path = "a"\n', "must be different folders"),
         ("[inbox\n", "is not valid TOML"),
         ('[storage]\ndatabase_url = "mysql://u@h/d"\n', "unsupported database"),

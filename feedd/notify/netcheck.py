@@ -9,7 +9,8 @@ httpcore takes them from the URL, not from the backend.
 
 The same backend wraps every stream so that no single call outlives its deadline: httpx's
 timeouts are per read, so a receiver that drips one byte every few seconds would otherwise hold
-a worker forever.
+a worker forever. A kept-alive connection serves one call after another, so the deadline is not
+the stream's but the calling thread's: :func:`deadline` sets it around each call.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import ipaddress
 import socket
 import time
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 import httpcore
 
@@ -95,6 +98,9 @@ class Deadline:
     def passed(self) -> bool:
         return self._clock() >= self._at
 
+    def before(self, other: Deadline) -> bool:
+        return self._at < other._at
+
     def clamp(self, timeout: float | None) -> float:
         """``timeout`` cut down to the time left; ReadTimeout if none is left."""
         left = self._at - self._clock()
@@ -103,16 +109,36 @@ class Deadline:
         return left if timeout is None else min(timeout, left)
 
 
+_CURRENT: ContextVar[Deadline | None] = ContextVar("feedd_call_deadline", default=None)
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[Deadline]:
+    """Every socket operation of this thread inside the block ends ``seconds`` from now at the
+    latest (a nested block may only shorten that)."""
+    own = Deadline(seconds)
+    outer = _CURRENT.get()
+    token = _CURRENT.set(own if outer is None or own.before(outer) else outer)
+    try:
+        yield own
+    finally:
+        _CURRENT.reset(token)
+
+
+def _clamp(timeout: float | None) -> float | None:
+    current = _CURRENT.get()
+    return timeout if current is None else current.clamp(timeout)
+
+
 class _DeadlineStream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream, deadline: Deadline) -> None:
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
-        self._deadline = deadline
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, self._deadline.clamp(timeout))
+        return self._inner.read(max_bytes, _clamp(timeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, self._deadline.clamp(timeout))
+        self._inner.write(buffer, _clamp(timeout))
 
     def close(self) -> None:
         self._inner.close()
@@ -123,8 +149,8 @@ class _DeadlineStream(httpcore.NetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
-        tls = self._inner.start_tls(ssl_context, server_hostname, self._deadline.clamp(timeout))
-        return _DeadlineStream(tls, self._deadline)
+        tls = self._inner.start_tls(ssl_context, server_hostname, _clamp(timeout))
+        return _DeadlineStream(tls)
 
     def get_extra_info(self, info: str) -> typing.Any:
         return self._inner.get_extra_info(info)
@@ -133,9 +159,8 @@ class _DeadlineStream(httpcore.NetworkStream):
 class GuardedBackend(httpcore.NetworkBackend):
     """Resolve once, refuse non-public addresses (unless allowed), connect to a checked address."""
 
-    def __init__(self, *, allow_private: bool, deadline: Deadline) -> None:
+    def __init__(self, *, allow_private: bool) -> None:
         self._allow_private = allow_private
-        self._deadline = deadline
         self._inner = httpcore.SyncBackend()
 
     def connect_tcp(
@@ -158,14 +183,14 @@ class GuardedBackend(httpcore.NetworkBackend):
                 stream = self._inner.connect_tcp(
                     str(address),
                     port,
-                    timeout=self._deadline.clamp(timeout),
+                    timeout=_clamp(timeout),
                     local_address=local_address,
                     socket_options=socket_options,
                 )
             except httpcore.ConnectError as exc:
                 last_error = exc
                 continue
-            return _DeadlineStream(stream, self._deadline)
+            return _DeadlineStream(stream)
         assert last_error is not None  # resolve() never returns an empty list
         raise last_error
 

@@ -1,10 +1,17 @@
 """Delivery workers: claim due outbox rows, send each through its channel, record the outcome.
 
+One dispatcher thread claims due rows in batches (never more than the workers can start soon)
+and posts them on a :class:`~feedd.notify.board.JobBoard`, where the worker threads take them.
+Each worker sends one row at a time, and one channel may occupy at most three quarters of the
+workers, so a receiver that hangs holds up only the workers it hangs; the others keep sending to
+every other receiver. Outcomes go to a :class:`~feedd.notify.ledger.Recorder`, which writes them
+in batches; :class:`~feedd.notify.ledger.Leases` keeps the leases of the rows in hand from
+running out.
+
 A row is marked sent only after the receiver accepted it. A failure is retried after the next
 wait of the retry schedule (±20% jitter so a receiver that was down is not hit by every retry
 at once, and never sooner than its Retry-After); a permanent refusal, or a failure after the
-last wait, makes the row dead: kept, and sent again by ``feedd deliveries retry``. Each worker
-sends one row at a time, so a receiver that hangs holds up only the worker it hangs.
+last wait, makes the row dead: kept, and sent again by ``feedd deliveries retry``.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import json
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -23,11 +31,12 @@ import sqlalchemy as sa
 from feedd import store
 from feedd.errors import FeeddError
 from feedd.logs import fields
-from feedd.notify.webhook import WebhookTarget, send_webhook
+from feedd.notify.board import Job, JobBoard, Room
+from feedd.notify.ledger import FLUSH_SECONDS, Leases, Recorder
+from feedd.notify.webhook import WebhookClient, WebhookTarget
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)  # longer than any send may take (webhook timeouts are capped)
 IDLE_WAIT_SECONDS = 1.0
 
 
@@ -81,11 +90,13 @@ class WebhookSender:
         self._allow_private = allow_private
         self._feed_url = feed_url
         self._paper_url = paper_url
+        self._clients: dict[str, WebhookClient] = {}
+        self._lock = threading.Lock()
 
     def __call__(self, delivery: store.Delivery, papers: list[store.StoredPaper]) -> Outcome:
         name = delivery.channel.removeprefix("webhook:")
-        target = self._targets.get(name)
-        if target is None:
+        client = self._client(name)
+        if client is None:
             return _Failure(f"webhook {name!r} is no longer in the settings")
         body = json.dumps(
             {
@@ -101,7 +112,26 @@ class WebhookSender:
             ensure_ascii=False,
             separators=(",", ":"),
         ).encode()
-        return send_webhook(target, delivery.delivery_id, body, allow_private=self._allow_private)
+        return client.send(delivery.delivery_id, body)
+
+    def _client(self, name: str) -> WebhookClient | None:
+        """One long-lived client per target, made on first use."""
+        target = self._targets.get(name)
+        if target is None:
+            return None
+        with self._lock:
+            client = self._clients.get(name)
+            if client is None:
+                client = WebhookClient(target, allow_private=self._allow_private)
+                self._clients[name] = client
+            return client
+
+    def close(self) -> None:
+        """Close the kept-alive connections (after the workers stopped using this sender)."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.close()
 
 
 class DeliveryWorkers:
@@ -112,6 +142,8 @@ class DeliveryWorkers:
         *,
         workers: int,
         retry_waits: Sequence[float],
+        lease_seconds: float = 60.0,
+        flush_seconds: float = FLUSH_SECONDS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_sent: Callable[[store.Delivery, datetime], None] = lambda _delivery, _at: None,
     ) -> None:
@@ -121,102 +153,125 @@ class DeliveryWorkers:
         self._count = workers
         self._waits = tuple(retry_waits)
         self._clock = clock
-        self._stop = threading.Event()
-        self._wake = threading.Condition()
+        self._board = JobBoard(workers)
+        self._leases = Leases(engine, seconds=lease_seconds, clock=clock)
+        self._recorder = Recorder(engine, on_written=self._written, flush_seconds=flush_seconds)
         self._threads: list[threading.Thread] = []
-        self._in_hand: dict[int, int] = {}  # thread ident -> outbox row id
-        self._lock = threading.Lock()
 
     def start(self) -> None:
-        for n in range(self._count):
-            thread = threading.Thread(target=self._run, name=f"delivery-{n}", daemon=True)
+        self._leases.start()
+        self._recorder.start()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"delivery-{n}", daemon=True)
+            for n in range(self._count)
+        ]
+        self._threads.append(
+            threading.Thread(target=self._dispatch, name="delivery-dispatcher", daemon=True)
+        )
+        for thread in self._threads:
             thread.start()
-            self._threads.append(thread)
 
     def wake(self) -> None:
         """New rows are due: do not wait for the next poll."""
-        with self._wake:
-            self._wake.notify_all()
+        self._board.wake()
 
     def alive(self) -> bool:
-        return bool(self._threads) and all(t.is_alive() for t in self._threads)
+        threads_alive = bool(self._threads) and all(t.is_alive() for t in self._threads)
+        return threads_alive and self._recorder.alive() and self._leases.alive()
 
     def stop(self, timeout: float) -> None:
-        """Finish the sends in flight (their timeouts bound them); release what did not finish."""
-        self._stop.set()
-        self.wake()
+        """Finish the sends in flight (their timeouts bound them), record every outcome, and
+        release the rows not sent (queued, or still in flight at the timeout)."""
+        until = time.monotonic() + timeout
+        self._board.close()  # rows queued but not started are released below
         for thread in self._threads:
-            thread.join(timeout=timeout / max(len(self._threads), 1))
-        with self._lock:
-            left = list(self._in_hand.values())
+            thread.join(timeout=max(until - time.monotonic(), 0))
+        self._recorder.stop(timeout=max(until - time.monotonic(), 1.0))
+        self._leases.stop()
+        left = self._leases.held()
         if left:
-            store.release(self._engine, left, now=self._clock())
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
             try:
-                claimed = store.claim_due(self._engine, now=self._clock(), limit=1, lease=LEASE)
+                store.release(self._engine, left, now=self._clock())
             except FeeddError as exc:
-                log.error("Unable to read the outbox", extra=fields(error=exc.message))
-                claimed = []
-            if not claimed:
-                with self._wake:
-                    self._wake.wait(IDLE_WAIT_SECONDS)
-                continue
-            for delivery in claimed:
-                self._deliver(delivery)
+                log.error(
+                    "Unable to hand back deliveries; they are sent again when their lease ends",
+                    extra=fields(error=exc.message, deliveries=len(left)),
+                )
 
-    def _deliver(self, delivery: store.Delivery) -> None:
-        ident = threading.get_ident()
-        with self._lock:
-            self._in_hand[ident] = delivery.id
+    def _dispatch(self) -> None:
+        short: Room | None = None
+        while (room := self._board.room(after=short, idle_seconds=IDLE_WAIT_SECONDS)) is not None:
+            short = room if self._claim(room) < room.rows else None
+
+    def _claim(self, room: Room) -> int:
         try:
-            outcome = self._send(delivery)
-            self._record(delivery, outcome)
+            claimed = store.claim_due(
+                self._engine,
+                now=self._clock(),
+                limit=room.rows,
+                lease=self._leases.length,
+                skip_channels=room.full_channels,
+            )
+        except FeeddError as exc:
+            log.error("Unable to read the outbox", extra=fields(error=exc.message))
+            return 0
+        if not claimed:
+            return 0
+        # A row this process still has in hand is due again only if its lease lapsed (renewals
+        # failing, or held up behind a long write): the claim renewed it; it is not sent twice.
+        new = self._leases.hold(d.id for d in claimed)
+        fresh = [d for d in claimed if d.id in new]
+        if not fresh:
+            return len(claimed)
+        papers = self._papers(fresh)
+        self._board.post(
+            [
+                Job(d, None if papers is None else [papers[i] for i in d.paper_ids if i in papers])
+                for d in fresh
+            ]
+        )
+        return len(claimed)
+
+    def _papers(self, claimed: list[store.Delivery]) -> dict[int, store.StoredPaper] | None:
+        """The papers of a whole batch in one read."""
+        ids = sorted({i for delivery in claimed for i in delivery.paper_ids})
+        try:
+            return {paper.id: paper for paper in store.get_papers(self._engine, ids)}
+        except FeeddError:
+            return None  # each worker tries again for its own row, and records the failure
+
+    def _work(self) -> None:
+        while (job := self._board.take()) is not None:
+            self._recorder.add(self._attempt(job))
+            self._board.done(job)
+
+    def _written(self, attempts: Sequence[store.Attempt]) -> None:
+        self._leases.let_go(a.delivery.id for a in attempts)
+        for attempt in attempts:
+            if attempt.error is None:
+                self._on_sent(attempt.delivery, attempt.at)
+
+    def _attempt(self, job: Job) -> store.Attempt:
+        delivery = job.delivery
+        try:
+            outcome = self._send(delivery, job.papers)
         except Exception:  # a bug in one channel must not kill the worker
             log.exception("Delivery failed unexpectedly", extra=fields(id=delivery.delivery_id))
-            self._record(delivery, _Failure("internal error; see the log", permanent=False))
-        finally:
-            with self._lock:
-                self._in_hand.pop(ident, None)
+            outcome = _Failure("internal error; see the log", permanent=False)
+        now = self._clock()
+        if outcome.ok:
+            return store.Attempt(delivery, now)
+        retry_at = None if outcome.permanent else self._retry_at(delivery, outcome, now)
+        return store.Attempt(delivery, now, error=outcome.error or "failed", retry_at=retry_at)
 
-    def _send(self, delivery: store.Delivery) -> Outcome:
+    def _send(self, delivery: store.Delivery, papers: list[store.StoredPaper] | None) -> Outcome:
         kind = delivery.channel.split(":", 1)[0]
         sender = self.senders.get(kind)
         if sender is None:
             return _Failure(f"no sender for channel {delivery.channel!r}; check the settings")
-        papers = store.get_papers(self._engine, list(delivery.paper_ids))
+        if papers is None:
+            papers = store.get_papers(self._engine, list(delivery.paper_ids))
         return sender(delivery, papers)
-
-    def _record(self, delivery: store.Delivery, outcome: Outcome) -> None:
-        now = self._clock()
-        if outcome.ok:
-            store.mark_sent(self._engine, delivery, now=now)
-            self._on_sent(delivery, now)
-            log.info(
-                "Delivered",
-                extra=fields(
-                    id=delivery.delivery_id,
-                    channel=delivery.channel,
-                    papers=len(delivery.paper_ids),
-                    attempt=delivery.attempts + 1,
-                ),
-            )
-            return
-        retry_at = None if outcome.permanent else self._retry_at(delivery, outcome, now)
-        store.mark_failed(
-            self._engine, delivery, error=outcome.error or "failed", retry_at=retry_at
-        )
-        log.warning(
-            "Unable to deliver" if retry_at else "Delivery is dead",
-            extra=fields(
-                id=delivery.delivery_id,
-                channel=delivery.channel,
-                attempt=delivery.attempts + 1,
-                error=outcome.error,
-                retry_at=retry_at.isoformat() if retry_at else None,
-            ),
-        )
 
     def _retry_at(
         self, delivery: store.Delivery, outcome: Outcome, now: datetime

@@ -19,6 +19,7 @@ from feedd.store.dumps import (
 from feedd.store.feeds import FeedItem, all_items, change_marker, subscription_items
 from feedd.store.migrate import current_revision, head_revision, upgrade
 from feedd.store.outbox import (
+    Attempt,
     Delivery,
     claim_due,
     close_digest_window,
@@ -27,12 +28,12 @@ from feedd.store.outbox import (
     drop_digest_windows,
     enqueue,
     list_deliveries,
-    mark_failed,
-    mark_sent,
     new_delivery_id,
     open_digest_window,
     outbox_depth,
+    record_attempts,
     release,
+    renew_leases,
     retry_delivery,
 )
 from feedd.store.papers import StoredPaper, count_papers, get_paper, get_papers, list_papers
@@ -64,6 +65,7 @@ __all__ = [
     "CHANNEL_KINDS",
     "WRITE_OPTION",
     "Answer",
+    "Attempt",
     "DatabaseCounts",
     "Delivery",
     "DumpInfo",
@@ -105,8 +107,6 @@ __all__ = [
     "list_papers",
     "list_subscriptions",
     "make_engine",
-    "mark_failed",
-    "mark_sent",
     "new_delivery_id",
     "newest_papers",
     "open_digest_window",
@@ -116,9 +116,11 @@ __all__ = [
     "paused_addresses",
     "ping",
     "recipient",
+    "record_attempts",
     "record_dump",
     "record_matches",
     "release",
+    "renew_leases",
     "resume_recipient",
     "retry_delivery",
     "set_alert_state",
