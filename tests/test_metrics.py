@@ -96,9 +96,9 @@ def test_the_figures_are_what_the_database_holds(engine: sa.Engine, tmp_path: Pa
         store.enqueue(conn, 1, ["carrier-pigeon:bob@loft.example"], [1], kind="test", now=NOW)
     later = NOW + timedelta(days=3650)  # every row is due
     [first] = store.claim_due(engine, now=later, limit=1, lease=timedelta(minutes=5))
-    store.mark_sent(engine, first, now=later)
+    store.record_attempts(engine, [store.Attempt(first, later)])
     [second] = store.claim_due(engine, now=later, limit=1, lease=timedelta(minutes=5))
-    store.mark_failed(engine, second, error="refused", retry_at=None)
+    store.record_attempts(engine, [store.Attempt(second, later, error="refused")])
     [third] = store.claim_due(engine, now=later, limit=1, lease=timedelta(hours=1))
 
     page = Metrics(engine, clock=lambda: later).render()
@@ -144,7 +144,8 @@ def test_outbox_depth_and_due_follow_the_rows(engine: sa.Engine, tmp_path: Path)
     later = datetime.now(UTC) + timedelta(seconds=1)
     [claimed] = store.claim_due(engine, now=later, limit=1, lease=timedelta(hours=1))
     [waiting] = store.claim_due(engine, now=later, limit=1, lease=timedelta(hours=1))
-    store.mark_failed(engine, waiting, error="503", retry_at=later + timedelta(hours=2))
+    retry_at = later + timedelta(hours=2)
+    store.record_attempts(engine, [store.Attempt(waiting, later, error="503", retry_at=retry_at)])
     # One row sending (lease running), one pending later, one pending now.
     samples = parse(Metrics(engine, clock=lambda: later).render())
     assert value(samples, "feedd_outbox_depth") == 3
