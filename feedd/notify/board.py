@@ -120,7 +120,9 @@ class JobBoard:
                 counts[job.channel] -= 1
                 if counts[job.channel] <= 0:
                     del counts[job.channel]
-            self._room.notify()
+            # The dispatcher waits for either of these (room()): wake it for nothing else.
+            if self._busy() <= self.workers or self._in_hand[job.channel] == self.per_channel - 1:
+                self._room.notify()
 
     def close(self) -> list[Job]:
         """Hand out no more jobs; the ones never started."""
