@@ -279,7 +279,13 @@ class DeliverySettings(Section):
         ),
     )
     workers: int = Field(
-        default=16, ge=1, le=64, description="Deliveries sent at the same time by this process."
+        default=16,
+        ge=1,
+        le=64,
+        description=(
+            "Deliveries sent at the same time by this process; one receiver gets at most three "
+            "quarters of them, so one that hangs leaves the rest to the others."
+        ),
     )
     lease_seconds: float = Field(
         default=60.0,

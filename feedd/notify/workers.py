@@ -200,8 +200,23 @@ class DeliveryWorkers:
 
     def _dispatch(self) -> None:
         short: Room | None = None
-        while (room := self._board.room(after=short, idle_seconds=IDLE_WAIT_SECONDS)) is not None:
+        idle = IDLE_WAIT_SECONDS
+        while (room := self._board.room(after=short, idle_seconds=idle)) is not None:
             short = room if self._claim(room) < room.rows else None
+            if short is not None:
+                idle = self._until_next_due()
+
+    def _until_next_due(self) -> float:
+        """How long the dispatcher may wait before the next row falls due (at most the poll)."""
+        try:
+            when = store.next_due(self._engine)
+        except FeeddError:
+            return IDLE_WAIT_SECONDS
+        if when is None:
+            return IDLE_WAIT_SECONDS
+        seconds = (when - self._clock()).total_seconds()
+        # Due already but not claimed: a channel it is for is full, or another process has it.
+        return IDLE_WAIT_SECONDS if seconds <= 0 else min(seconds, IDLE_WAIT_SECONDS)
 
     def _claim(self, room: Room) -> int:
         try:
@@ -250,6 +265,8 @@ class DeliveryWorkers:
         for attempt in attempts:
             if attempt.error is None:
                 self._on_sent(attempt.delivery, attempt.at)
+        if any(a.retry_at is not None for a in attempts):
+            self._board.wake()  # the dispatcher times its wait to the earliest retry
 
     def _attempt(self, job: Job) -> store.Attempt:
         delivery = job.delivery

@@ -258,6 +258,23 @@ def renew_leases(engine: sa.Engine, ids: Sequence[int], *, until: datetime) -> i
         return int(result.rowcount)
 
 
+_NEXT_DUE = sa.select(
+    sa.select(sa.func.min(deliveries.c.next_attempt_at))
+    .where(deliveries.c.status == "pending")
+    .scalar_subquery(),
+    sa.select(sa.func.min(deliveries.c.lease_until))
+    .where(deliveries.c.status == "sending")
+    .scalar_subquery(),
+)
+
+
+def next_due(engine: sa.Engine) -> datetime | None:
+    """When the next row falls due (a pending row's next attempt, a lease's end), if any."""
+    with storage_errors(engine), engine.connect() as conn:
+        times = [value for value in conn.execute(_NEXT_DUE).one() if value is not None]
+    return min(times) if times else None
+
+
 def release(engine: sa.Engine, ids: Sequence[int], *, now: datetime) -> None:
     """Hand claimed rows back (an orderly stop): due at once for whichever process is left."""
     if not ids:
