@@ -109,15 +109,16 @@ def queue_immediate(
     papers: dict[int, list[int]] = {}
     for row in matched:
         papers.setdefault(row.subscription_id, []).append(row.paper_id)
-    queued: list[str] = []
-    now = datetime.now(UTC)
-    for subscription_id, paper_ids in papers.items():
-        if subscription_id in subscriptions.immediate:
-            channels = receivers(conn, subscription_id, subscriptions.by_id[subscription_id])
-            queued += store.enqueue(
-                conn, subscription_id, channels, paper_ids, kind="immediate", now=now
-            )
-    return queued
+    batches = [
+        (
+            subscription_id,
+            receivers(conn, subscription_id, subscriptions.by_id[subscription_id]),
+            ids,
+        )
+        for subscription_id, ids in papers.items()
+        if subscription_id in subscriptions.immediate
+    ]
+    return store.enqueue_many(conn, batches, kind="immediate", now=datetime.now(UTC))
 
 
 def receivers(conn: sa.Connection, subscription_id: int, sub: SubscriptionSettings) -> list[str]:

@@ -49,7 +49,7 @@ def _info(name: str = "a.txt", sha: str = "a" * 64, received: datetime | None = 
 def test_upgrade_creates_the_schema(bare_engine: sa.Engine) -> None:
     assert current_revision(bare_engine) is None
     upgrade(bare_engine)
-    assert current_revision(bare_engine) == head_revision() == "0005"
+    assert current_revision(bare_engine) == head_revision() == "0006"
     tables = set(sa.inspect(bare_engine).get_table_names())
     assert {
         "papers",

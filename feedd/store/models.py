@@ -163,6 +163,7 @@ matches = sa.Table(
 )
 sa.Index("ix_matches_newest", matches.c.subscription_id, matches.c.matched_at, matches.c.id)
 sa.Index("ix_matches_paper_id", matches.c.paper_id)
+sa.Index("ix_matches_backfill", matches.c.backfill)  # /metrics counts matches by it
 
 DELIVERY_STATUSES = ("pending", "sending", "sent", "dead")
 

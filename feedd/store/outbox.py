@@ -74,6 +74,17 @@ def enqueue(
     now: datetime,
 ) -> list[str]:
     """One delivery per channel, in the caller's transaction; their delivery ids."""
+    return enqueue_many(conn, [(subscription_id, channels, paper_ids)], kind=kind, now=now)
+
+
+def enqueue_many(
+    conn: sa.Connection,
+    batches: Sequence[tuple[int, Sequence[str], Sequence[int]]],
+    *,
+    kind: str,
+    now: datetime,
+) -> list[str]:
+    """``enqueue`` for many subscriptions (id, channels, papers) in one INSERT."""
     rows = [
         {
             "delivery_id": new_delivery_id(),
@@ -86,6 +97,7 @@ def enqueue(
             "next_attempt_at": now,
             "created_at": now,
         }
+        for subscription_id, channels, paper_ids in batches
         for channel in channels
     ]
     if rows:
