@@ -188,6 +188,9 @@ class Service:
         self.checkpointer: threading.Thread | None = None
         self.pinger: WatchdogPinger | None = None
         self.exporter = Exporter(lambda: self._export_now())
+        self._exported_marker: tuple[int, int] | None = None
+        self._export_everything = True
+        self._export_lock = threading.Lock()
 
     # --- start and stop ---------------------------------------------------------------------
 
@@ -346,6 +349,7 @@ class Service:
         closer.daemon = True
         closer.start()
         self.source.set_subscriptions(new.subscriptions)
+        self._want_full_export()  # titles and the list of feeds may have changed
         with self._leader_lock:
             if self.scheduler is not None:
                 self.scheduler.replace(digest_plans(subscriptions.by_id))
@@ -364,9 +368,28 @@ class Service:
             self.exporter.request()
 
     def _export_now(self) -> None:
+        """Write the static feeds that may have changed since the last export (all of them at
+        start-up, after a reload, and after a failed export)."""
         folder = self.settings.feeds.output_dir
-        if folder is not None:
-            _export(self.source, self.feed_settings, folder)
+        if folder is None:
+            return
+        marker = store.change_marker(self.engine)  # read first: later changes ask again
+        with self._export_lock:
+            previous, everything = self._exported_marker, self._export_everything
+            self._export_everything = False
+        only = None
+        if previous is not None and not everything:
+            if marker == previous:
+                return
+            only = store.feeds_changed_since(self.engine, previous)
+        if _export(self.source, self.feed_settings, folder, only=only):
+            self._exported_marker = marker
+        else:
+            self._want_full_export()
+
+    def _want_full_export(self) -> None:
+        with self._export_lock:
+            self._export_everything = True
 
     def _role(self) -> str:
         return "leader" if self.leadership.is_leader else "follower"
@@ -450,8 +473,16 @@ class Exporter:
                 log.exception("Unable to write the static feeds")
 
 
-def _export(source: DatabaseFeedSource, feed_settings: FeedSettings, folder: Path) -> None:
+def _export(
+    source: DatabaseFeedSource,
+    feed_settings: FeedSettings,
+    folder: Path,
+    *,
+    only: set[str] | None = None,
+) -> bool:
     try:
-        export_feeds(source, feed_settings, folder)
+        export_feeds(source, feed_settings, folder, only=only)
     except (OSError, FeeddError) as exc:  # the feeds over HTTP are still fine
         log.error("Unable to write the static feeds", extra=fields(folder=folder, error=str(exc)))
+        return False
+    return True

@@ -160,9 +160,12 @@ def test_dropped_dumps_are_stored_and_archived(
     titles = {entry.title for entry in feed.entries}
     assert any(title.startswith("PCoreSet: Effective Active Learning") for title in titles)
     assert all("distillation" in (e.title + e.summary).lower() for e in feed.entries)
-    # ... and the same feed was written as a static file after the ingest.
-    static = feedparser.parse((tmp_path / "public" / "feeds" / "kd.rss").read_bytes())
-    assert {entry.title for entry in static.entries} == titles
+    # ... and the same feed is written as a static file after the ingest (on its own thread).
+    static = tmp_path / "public" / "feeds" / "kd.rss"
+    wait_for(
+        lambda: {e.title for e in feedparser.parse(static.read_bytes()).entries} == titles,
+        timeout=20,
+    )
     health = httpx.get(f"{daemon.url}/healthz", timeout=10)
     assert health.status_code == 200
     assert health.json()["ok"] is True

@@ -178,3 +178,31 @@ def test_subs_cli(tmp_path: Path, example_dumps: list[Path]) -> None:
     explained = feedd("subs", "explain", "distill* -survey", cwd=tmp_path)
     assert explained.returncode == 0
     assert "distill" in explained.stdout
+
+
+def test_feeds_changed_since_names_new_matches_and_updated_papers(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    graphs = "We study message passing on graphs with many nodes and edges, at length. " * 3
+    subs = [sub("kd", '"knowledge distillation"'), sub("graphs", "graphs"), sub("none", "zebra")]
+    matcher = pipeline.prepare_subscriptions(engine, subs)
+    pipeline.ingest_file(
+        engine,
+        dump(tmp_path / "a.txt", entry("Tiny Students", ABSTRACT), entry("Graph Work", graphs)),
+        subscriptions=matcher,
+    )
+    marker = store.change_marker(engine)
+    assert store.feeds_changed_since(engine, marker) == set()
+    # A new paper for "kd" only.
+    pipeline.ingest_file(
+        engine, dump(tmp_path / "b.txt", entry("Smaller Students", ABSTRACT)), subscriptions=matcher
+    )
+    assert store.feeds_changed_since(engine, marker) == {"kd"}
+    # An update of a paper "graphs" matched already (a longer abstract): its feed changes too.
+    marker = store.change_marker(engine)
+    pipeline.ingest_file(
+        engine,
+        dump(tmp_path / "c.txt", entry("Graph Work", graphs + "And one more sentence here.")),
+        subscriptions=matcher,
+    )
+    assert store.feeds_changed_since(engine, marker) == {"graphs"}

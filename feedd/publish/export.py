@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Set
 from pathlib import Path
 
 from feedd.ingest.inbox import write_atomically
 from feedd.logs import fields
 from feedd.publish.cache import FEED_KINDS
 from feedd.publish.html import render_index
-from feedd.publish.model import FeedSettings, FeedSource, all_feeds
+from feedd.publish.model import ALL_FEED_NAME, FeedSettings, FeedSource, all_feeds
 from feedd.publish.opml import render_opml
 
 log = logging.getLogger(__name__)
@@ -24,11 +25,16 @@ _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 _EXTENSIONS = {"rss": "rss", "atom": "atom", "json": "json", "html": "html"}
 
 
-def export_feeds(source: FeedSource, settings: FeedSettings, folder: Path) -> list[Path]:
-    """Write every file atomically; return the paths of the whole export, in a stable order."""
+def export_feeds(
+    source: FeedSource, settings: FeedSettings, folder: Path, *, only: Set[str] | None = None
+) -> list[Path]:
+    """Write every file atomically (with ``only``: the feeds of those subscriptions, the "all"
+    feed, the index and the OPML); return the paths written, in a stable order."""
     feeds = [info for info in all_feeds(source) if _is_safe(info.name)]
     paths = []
     for info in feeds:
+        if only is not None and info.name not in only and info.name != ALL_FEED_NAME:
+            continue
         entries = source.entries(info.name, settings.max_items)
         if entries is None:
             continue  # removed between feeds() and now; the next export will not list it

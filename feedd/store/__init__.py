@@ -16,7 +16,13 @@ from feedd.store.dumps import (
     list_dumps,
     record_dump,
 )
-from feedd.store.feeds import FeedItem, all_items, change_marker, subscription_items
+from feedd.store.feeds import (
+    FeedItem,
+    all_items,
+    change_marker,
+    feeds_changed_since,
+    subscription_items,
+)
 from feedd.store.migrate import current_revision, head_revision, upgrade
 from feedd.store.outbox import (
     Attempt,
@@ -96,6 +102,7 @@ __all__ = [
     "drop_digest_windows",
     "enqueue",
     "enqueue_many",
+    "feeds_changed_since",
     "find_ingested_dump",
     "find_recipient",
     "get_alert_state",

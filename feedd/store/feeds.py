@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from feedd.store.db import storage_errors
-from feedd.store.models import dumps, matches, papers, subscriptions
+from feedd.store.models import dumps, matches, paper_dumps, papers, subscriptions
 from feedd.store.papers import _COLUMNS, StoredPaper
 
 
@@ -68,3 +68,19 @@ def change_marker(engine: sa.Engine) -> tuple[int, int]:
             )
         ).one()
         return int(row[0]), int(row[1])
+
+
+def feeds_changed_since(engine: sa.Engine, marker: tuple[int, int]) -> set[str]:
+    """The subscriptions whose feeds may differ from what they were at ``marker`` (a
+    ``change_marker``): those with new matches, and those matching a paper a newer dump stored
+    or updated."""
+    last_dump, last_match = marker
+    touched = sa.select(paper_dumps.c.paper_id).where(paper_dumps.c.dump_id > last_dump)
+    query = (
+        sa.select(subscriptions.c.name)
+        .distinct()
+        .join(matches, matches.c.subscription_id == subscriptions.c.id)
+        .where(sa.or_(matches.c.id > last_match, matches.c.paper_id.in_(touched)))
+    )
+    with storage_errors(engine), engine.connect() as conn:
+        return set(conn.execute(query).scalars())
