@@ -222,8 +222,9 @@ class Service:
         )
         self.checkpointer.start()
         self.leadership.start()  # a lone process leads now: its start-up scan is done on return
-        role = "leader" if self.leadership.is_leader else "follower"
-        log.info("feedd is running", extra=fields(role=role, watching=self.settings.inbox.path))
+        log.info(
+            "feedd is running", extra=fields(role=self._role(), watching=self.settings.inbox.path)
+        )
         self.notifier.ready(status=self._status())
         self.pinger = start_watchdog(self.notifier, lambda: self.source.health()["ok"] is True)
 
@@ -410,7 +411,7 @@ class Service:
         leader = self.leadership.is_leader
         watcher, scheduler = self.watcher, self.scheduler
         return {
-            "role": "leader" if leader else "follower",
+            "role": self._role(),
             "watcher": {"ok": not leader or (watcher is not None and watcher.alive())},
             "scheduler": {"ok": not leader or (scheduler is not None and scheduler.alive())},
             "delivery": {"ok": self.workers.alive()},

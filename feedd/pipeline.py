@@ -109,26 +109,31 @@ def queue_immediate(
     papers: dict[int, list[int]] = {}
     for row in matched:
         papers.setdefault(row.subscription_id, []).append(row.paper_id)
-    batches = [
-        (
-            subscription_id,
-            receivers(conn, subscription_id, subscriptions.by_id[subscription_id]),
-            ids,
-        )
-        for subscription_id, ids in papers.items()
-        if subscription_id in subscriptions.immediate
-    ]
+    wanted = {key: ids for key, ids in papers.items() if key in subscriptions.immediate}
+    by_id = subscriptions.by_id
+    paused = store.paused_addresses(conn, [key for key in wanted if by_id[key].email_to])
+    batches = [(key, _unpaused(key, by_id[key], paused), ids) for key, ids in wanted.items()]
     return store.enqueue_many(conn, batches, kind="immediate", now=datetime.now(UTC))
 
 
 def receivers(conn: sa.Connection, subscription_id: int, sub: SubscriptionSettings) -> list[str]:
     """The channels a delivery for this subscription goes to now: every receiver in the
     settings but the addresses that unsubscribed."""
-    channels = channels_of(sub)
-    if sub.email_to:
-        paused = {f"email:{address}" for address in store.paused_addresses(conn, subscription_id)}
-        channels = [channel for channel in channels if channel not in paused]
-    return channels
+    paused = store.paused_addresses(conn, [subscription_id]) if sub.email_to else set()
+    return _unpaused(subscription_id, sub, paused)
+
+
+def _unpaused(
+    subscription_id: int, sub: SubscriptionSettings, paused: set[tuple[int, str]]
+) -> list[str]:
+    return [
+        channel
+        for channel in channels_of(sub)
+        if not (
+            channel.startswith("email:")
+            and (subscription_id, channel.removeprefix("email:")) in paused
+        )
+    ]
 
 
 def _matches(

@@ -411,6 +411,22 @@ class SmtpSettings(Section):
         return self.domain or parseaddr(self.from_address)[1].rpartition("@")[2]
 
 
+def check_addresses(value: list[str]) -> list[str]:
+    for address in value:
+        if not EMAIL.match(address):
+            raise ValueError(f"{address!r} is not an e-mail address")
+    return value
+
+
+def check_apprise_urls(value: list[str]) -> list[str]:
+    for number, url in enumerate(value, 1):
+        try:
+            validate_apprise_url(url)
+        except ValueError as exc:
+            raise ValueError(f"URL #{number} ({masked_url(url)}) {exc}") from None
+    return value
+
+
 class AlertsSettings(Section):
     webhooks: list[str] = Field(
         default_factory=list, description="Names of [webhooks.<name>] tables that get alerts."
@@ -422,23 +438,8 @@ class AlertsSettings(Section):
         default_factory=list, description="Apprise URLs that get alerts."
     )
 
-    @field_validator("email_to")
-    @classmethod
-    def _addresses(cls, value: list[str]) -> list[str]:
-        for address in value:
-            if not EMAIL.match(address):
-                raise ValueError(f"{address!r} is not an e-mail address")
-        return value
-
-    @field_validator("apprise_urls")
-    @classmethod
-    def _apprise_urls(cls, value: list[str]) -> list[str]:
-        for number, url in enumerate(value, 1):
-            try:
-                validate_apprise_url(url)
-            except ValueError as exc:
-                raise ValueError(f"URL #{number} ({masked_url(url)}) {exc}") from None
-        return value
+    _addresses = field_validator("email_to")(check_addresses)
+    _apprise_urls = field_validator("apprise_urls")(check_apprise_urls)
 
 
 class LogSettings(Section):
@@ -503,23 +504,8 @@ class SubscriptionSettings(Section):
             raise ValueError("is not an IANA time zone such as 'Europe/Berlin' or 'UTC'") from None
         return value
 
-    @field_validator("email_to")
-    @classmethod
-    def _addresses(cls, value: list[str]) -> list[str]:
-        for address in value:
-            if not EMAIL.match(address):
-                raise ValueError(f"{address!r} is not an e-mail address")
-        return value
-
-    @field_validator("apprise_urls")
-    @classmethod
-    def _apprise_urls(cls, value: list[str]) -> list[str]:
-        for number, url in enumerate(value, 1):
-            try:
-                validate_apprise_url(url)
-            except ValueError as exc:
-                raise ValueError(f"URL #{number} ({masked_url(url)}) {exc}") from None
-        return value
+    _addresses = field_validator("email_to")(check_addresses)
+    _apprise_urls = field_validator("apprise_urls")(check_apprise_urls)
 
     @field_validator("schedule")
     @classmethod
@@ -569,35 +555,24 @@ class Settings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _known_webhooks(self) -> Settings:
-        for sub in self.subscriptions:
-            for name in sub.webhooks:
+    def _known_receivers(self) -> Settings:
+        """Every webhook a subscription or [alerts] names exists; e-mail has an [smtp] table."""
+        receivers: list[tuple[str, SubscriptionSettings | AlertsSettings]] = [
+            (f"subscription {sub.name!r}", sub) for sub in self.subscriptions
+        ]
+        receivers.append(("[alerts]", self.alerts))
+        for who, wants in receivers:
+            for name in wants.webhooks:
                 if name not in self.webhooks:
                     known = ", ".join(sorted(self.webhooks)) or "none defined"
                     raise ValueError(
-                        f"subscription {sub.name!r} names webhook {name!r}, which has no "
+                        f"{who} names webhook {name!r}, which has no "
                         f"[webhooks.{name}] table (webhooks: {known})"
                     )
-        return self
-
-    @model_validator(mode="after")
-    def _smtp_for_email(self) -> Settings:
-        for sub in self.subscriptions:
-            if sub.email_to and self.smtp is None:
+            if wants.email_to and self.smtp is None:
                 raise ValueError(
-                    f"subscription {sub.name!r} sends e-mail (email_to), but there is no [smtp] "
+                    f"{who} sends e-mail (email_to), but there is no [smtp] "
                     "table; add one with host and from_address"
-                )
-        if self.alerts.email_to and self.smtp is None:
-            raise ValueError(
-                "[alerts] email_to needs an [smtp] table; add one with host and from_address"
-            )
-        for name in self.alerts.webhooks:
-            if name not in self.webhooks:
-                known = ", ".join(sorted(self.webhooks)) or "none defined"
-                raise ValueError(
-                    f"[alerts] webhooks names {name!r}, which has no [webhooks.{name}] table "
-                    f"(webhooks: {known})"
                 )
         return self
 

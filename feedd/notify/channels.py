@@ -106,12 +106,30 @@ class EmailSender:
             )
         if not papers:
             return Refused("the papers of this delivery are no longer stored")
+        return self.send(
+            delivery,
+            papers,
+            address,
+            unsubscribe_url=f"{self._base_url}/unsubscribe/{recipient.token}",
+            feed_url=f"{self._base_url}/feeds/{delivery.subscription_name}.rss",
+        )
+
+    def send(
+        self,
+        delivery: store.Delivery,
+        papers: list[store.StoredPaper],
+        address: str,
+        *,
+        unsubscribe_url: str,
+        feed_url: str,
+    ) -> Outcome:
+        """The papers as one digest e-mail to ``address``, sent now."""
         digest = Digest(
             delivery_id=delivery.delivery_id,
             subscription_name=delivery.subscription_name,
             subscription_title=delivery.subscription_title or delivery.subscription_name,
-            feed_url=f"{self._base_url}/feeds/{delivery.subscription_name}.rss",
-            unsubscribe_url=f"{self._base_url}/unsubscribe/{recipient.token}",
+            feed_url=feed_url,
+            unsubscribe_url=unsubscribe_url,
             papers=tuple(digest_paper(p, self._paper_url(p)) for p in papers),
         )
         return send_email(build_message(digest, address, self._smtp), self._smtp)
@@ -260,16 +278,14 @@ def send_test(
     kind, _, target = channel.partition(":")
     if kind == "email":
         assert settings.smtp is not None
-        smtp = smtp_config(settings.smtp)
-        digest = Digest(
-            delivery_id=delivery.delivery_id,
-            subscription_name="feedd-test",
-            subscription_title="feedd test delivery",
-            feed_url=f"{feed_settings.base_url}/feeds/all.rss",
+        email = EmailSender(engine, smtp_config(settings.smtp), feed_settings, paper_url)
+        return email.send(
+            delivery,
+            papers,
+            target,
             unsubscribe_url=f"{feed_settings.base_url}/unsubscribe/test",
-            papers=tuple(digest_paper(p, paper_url(p)) for p in papers),
+            feed_url=f"{feed_settings.base_url}/feeds/all.rss",
         )
-        return send_email(build_message(digest, target, smtp), smtp)
     if kind == "apprise-url":
         sender = AppriseSender([target], feed_settings, paper_url)
         return sender(replace(delivery, channel=apprise_channel(target)), papers)

@@ -8,6 +8,7 @@ the same link. Pausing is per address and subscription; ``feedd subs resume`` un
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -70,12 +71,16 @@ def recipient(engine: sa.Engine, subscription_id: int, address: str) -> Recipien
             return _recipient(conn.execute(_SELECT.where(where)).one())
 
 
-def paused_addresses(conn: sa.Connection, subscription_id: int) -> set[str]:
-    query = sa.select(email_recipients.c.address).where(
-        email_recipients.c.subscription_id == subscription_id,
+def paused_addresses(conn: sa.Connection, subscription_ids: Iterable[int]) -> set[tuple[int, str]]:
+    """(subscription id, address) of the recipients of these subscriptions who unsubscribed."""
+    ids = list(subscription_ids)
+    if not ids:
+        return set()
+    query = sa.select(email_recipients.c.subscription_id, email_recipients.c.address).where(
+        email_recipients.c.subscription_id.in_(ids),
         email_recipients.c.paused_at.is_not(None),
     )
-    return set(conn.execute(query).scalars())
+    return {(row.subscription_id, row.address) for row in conn.execute(query)}
 
 
 def find_recipient(engine: sa.Engine, token: str) -> Recipient | None:
